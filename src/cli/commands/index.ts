@@ -1,0 +1,10 @@
+import type { Command } from 'commander';
+
+/** A CLI command module: adds its command (and subcommands) to the program. */
+export interface CommandModule {
+  register(program: Command): void;
+}
+
+/** Every command module of the CLI. Add a new command by adding its module here. */
+export const commandModules: CommandModule[] = [
+];
