@@ -1,0 +1,87 @@
+/**
+ * The platform-neutral contract between the bot core and its chat adapters (Discord, Slack, ...).
+ * The core never imports discord.js or Bolt; adapters parse, defer/ack, render replies and forward reactions.
+ */
+
+/** Chat platform a request comes from. */
+export type Platform = 'discord' | 'slack' | 'web';
+
+/** Who asks, and where. */
+export interface Actor {
+  platform: Platform;
+  /** Discord guild id or Slack team id. */
+  workspaceId: string;
+  channelId: string;
+  userId: string;
+  /** e.g. Discord Manage Server */
+  platformAdmin?: boolean;
+}
+
+/** Options of one /imagine request. */
+export interface ImagineOptions {
+  prompt: string;
+  /** Number of images, 1..4 (default 1). */
+  count?: number;
+  /** Base seed (default: random). Image i uses seed + i. */
+  seed?: number;
+  /** Checkpoint name (default: the active one). */
+  model?: string;
+}
+
+/** What the adapter posts back for a generation. */
+export interface ImagineReply {
+  generationId: string;
+  prompt: string;
+  seeds: number[];
+  model: string;
+  /** PNG grid of all images. */
+  grid: Buffer;
+  /** Per-image PNG at display size. */
+  images: Buffer[];
+  /** Summary: prompt, seed(s), model. */
+  text: string;
+}
+
+/** Where a training run reports its progress (the channel it was started from). */
+export interface TrainingProgressSink {
+  /** Edit the one status message; the core throttles to >= 15 s apart, except the final one. */
+  update(text: string): Promise<void>;
+  /** Post an image (per-epoch sample grid, loss curve). */
+  image(name: string, png: Buffer, caption: string): Promise<void>;
+}
+
+/** Hooks an adapter may pass to imagine(). */
+export interface ImagineHooks {
+  /** Called when the request has to wait; position 1 is next. */
+  onQueued?(position: number): void | Promise<void>;
+}
+
+/** A reaction added to or removed from a generation message. */
+export interface ReactionEvent {
+  platform: Platform;
+  /** Platform message id (Slack: channel:ts). */
+  messageRef: string;
+  userId: string;
+  /** Emoji: unicode character or platform name (e.g. `thumbsup`, `<:name:id>` as `name:id`). */
+  reaction: string;
+  added: boolean;
+  imageIndex?: number;
+}
+
+export interface BotCore {
+  imagine(actor: Actor, opts: ImagineOptions, hooks?: ImagineHooks): Promise<ImagineReply>;
+  /** Same prompt, new seeds. */
+  reroll(actor: Actor, generationId: string): Promise<ImagineReply>;
+  /** Same seed neighbourhood. */
+  variations(actor: Actor, generationId: string): Promise<ImagineReply>;
+  singleImage(generationId: string, index: number): Promise<{ png: Buffer; text: string }>;
+  /** messageRef: platform message id (Slack: channel:ts). */
+  attachMessage(generationId: string, messageRef: string): void;
+  /** false: not a generation message. */
+  recordReaction(r: ReactionEvent): boolean;
+  trainStart(actor: Actor, opts: { preset: string; epochs?: number; dataset?: string }, sink: TrainingProgressSink): Promise<string>;
+  trainStatus(actor: Actor): Promise<string>;
+  trainStop(actor: Actor): Promise<string>;
+  modelList(actor: Actor): Promise<string>;
+  modelUse(actor: Actor, name: string): Promise<string>;
+}
