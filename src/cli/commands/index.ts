@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import * as embed from './embed.js';
 
 /** A CLI command module: adds its command (and subcommands) to the program. */
 export interface CommandModule {
@@ -7,4 +8,5 @@ export interface CommandModule {
 
 /** Every command module of the CLI. Add a new command by adding its module here. */
 export const commandModules: CommandModule[] = [
+  embed,
 ];
