@@ -1,0 +1,235 @@
+/**
+ * createBotCore: the platform-neutral bot. Validates requests, queues and batches generations, renders
+ * replies, records generations and feedback, and guards the admin commands (training, models).
+ */
+import crypto from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import { childLogger } from '../../log.js';
+import { UserError } from './errors.js';
+import { AdminPolicy } from './admin.js';
+import { validateCount, validateModelName, validatePrompt, validateSeed } from './prompt.js';
+import { ImagineQueue, type GenerationQueue, type ImagineQueueOptions } from './queue.js';
+import { perturbEmbedding } from './variations.js';
+import { feedbackKind, type BotStore, type GenerationKind, type GenerationRecord } from './store/index.js';
+import type { Embedder, ImageRenderer, ModelCatalog, SamplerProvider } from './deps.js';
+import type { TrainingRunner } from './training-runner.js';
+import type { Actor, BotCore, ImagineHooks, ImagineOptions, ImagineReply, ReactionEvent, TrainingProgressSink } from './types.js';
+
+const log = childLogger('bot-core');
+
+export interface BotCoreDeps {
+  store: BotStore;
+  embedder: Embedder;
+  samplers: SamplerProvider;
+  catalog: ModelCatalog;
+  renderer: ImageRenderer;
+  admins: AdminPolicy;
+  training: TrainingRunner;
+  /** Queue settings for the default in-process queue. */
+  queue?: ImagineQueueOptions;
+  /** Most images per request (default 4). */
+  maxCount?: number;
+  /** Called after a model switch (e.g. to drop cached samplers). */
+  onModelChanged?: (name: string) => void;
+}
+
+/** What one queued generation asks the sampler for. */
+interface GenerationJob {
+  prompt: string;
+  seeds: number[];
+  variationSeed: number | null;
+}
+
+interface GenerationOutput {
+  images: Uint8Array[];
+  model: string;
+  clipModel: string;
+  resolution: number;
+}
+
+/** The bot core plus lifecycle. */
+export interface BotCoreHandle extends BotCore {
+  /** Stops taking requests and waits for running ones. */
+  close(): Promise<void>;
+  readonly queue: GenerationQueue<GenerationJob, GenerationOutput>;
+}
+
+const MAX_SEED = 0x7fffffff;
+
+/** Builds the bot core over its injected dependencies. */
+export function createBotCore(deps: BotCoreDeps): BotCoreHandle {
+  const maxCount = deps.maxCount ?? 4;
+  const embeddingCache = new LRUCache<string, Float32Array>({ max: 500 });
+  const imageCache = new LRUCache<string, { pngs: Buffer[]; record: GenerationRecord }>({ max: 100 });
+
+  async function embed(prompts: string[]): Promise<Float32Array[]> {
+    const key = (p: string) => `${deps.embedder.modelId}\u0000${p}`;
+    const missing = [...new Set(prompts.filter((p) => !embeddingCache.has(key(p))))];
+    if (missing.length) {
+      const embs = await deps.embedder.embedTexts(missing);
+      missing.forEach((p, i) => embeddingCache.set(key(p), embs[i]));
+    }
+    return prompts.map((p) => embeddingCache.get(key(p))!);
+  }
+
+  /** One sampler call for the whole batch. */
+  async function runBatch(jobs: GenerationJob[], modelKey: string): Promise<GenerationOutput[]> {
+    const sampler = await deps.samplers.get(modelKey || undefined);
+    const base = await embed(jobs.map((j) => j.prompt));
+    const embeddings: Float32Array[] = [];
+    const seeds: number[] = [];
+    jobs.forEach((j, i) => {
+      const e = j.variationSeed === null ? base[i] : perturbEmbedding(base[i], j.variationSeed);
+      for (const s of j.seeds) { embeddings.push(e); seeds.push(s); }
+    });
+    const t0 = performance.now();
+    const images = await sampler.sample(embeddings, seeds);
+    log.debug({ jobs: jobs.length, images: images.length, model: sampler.name, ms: Math.round(performance.now() - t0) }, 'sampled batch');
+    let offset = 0;
+    return jobs.map((j) => {
+      const mine = images.slice(offset, offset + j.seeds.length);
+      offset += j.seeds.length;
+      return { images: mine, model: sampler.name, clipModel: sampler.meta.clipModel, resolution: sampler.meta.resolution };
+    });
+  }
+
+  const queue: GenerationQueue<GenerationJob, GenerationOutput> = new ImagineQueue(runBatch, deps.queue);
+
+  function summary(r: { prompt: string; seeds: number[]; model: string; kind: GenerationKind; variationSeed: number | null }): string {
+    const seedText = r.seeds.length === 1 ? `seed ${r.seeds[0]}` : `seeds ${r.seeds[0]}–${r.seeds.at(-1)}`;
+    const what = r.kind === 'variations' ? ` · variation ${r.variationSeed}` : '';
+    return `“${r.prompt}” · ${seedText}${what} · model ${r.model}`;
+  }
+
+  async function generate(actor: Actor, job: GenerationJob, model: string | undefined, kind: GenerationKind,
+    parentId: string | null, hooks?: ImagineHooks): Promise<ImagineReply> {
+    const t0 = performance.now();
+    const out = await queue.submit(
+      { userKey: `${actor.platform}:${actor.userId}`, batchKey: model ?? '', size: job.seeds.length, payload: job },
+      { onQueued: hooks?.onQueued },
+    );
+    const [grid, images] = await Promise.all([
+      deps.renderer.grid(out.images, out.resolution),
+      Promise.all(out.images.map((img) => deps.renderer.image(img, out.resolution))),
+    ]);
+    const record: GenerationRecord = {
+      id: crypto.randomBytes(8).toString('base64url'),
+      platform: actor.platform, workspaceId: actor.workspaceId, channelId: actor.channelId, userId: actor.userId,
+      kind, parentId, prompt: job.prompt, seeds: job.seeds, variationSeed: job.variationSeed, model: out.model,
+      clipModel: out.clipModel, latencyMs: Math.round(performance.now() - t0), messageRef: null, createdAt: new Date().toISOString(),
+    };
+    deps.store.generations.insert(record);
+    imageCache.set(record.id, { pngs: images, record });
+    log.info({ generationId: record.id, kind, platform: actor.platform, workspaceId: actor.workspaceId, channelId: actor.channelId,
+      userId: actor.userId, prompt: job.prompt, seeds: job.seeds, model: out.model, latencyMs: record.latencyMs }, 'generation');
+    return { generationId: record.id, prompt: job.prompt, seeds: job.seeds, model: out.model, grid, images, text: summary(record) };
+  }
+
+  function randomSeed(): number {
+    return crypto.randomInt(0, MAX_SEED - 16);
+  }
+
+  function seedsFrom(base: number, count: number): number[] {
+    return Array.from({ length: count }, (_, i) => (base + i) % (MAX_SEED + 1));
+  }
+
+  function getGeneration(id: string): GenerationRecord {
+    const g = typeof id === 'string' && id.length <= 64 ? deps.store.generations.get(id) : null;
+    if (!g) throw new UserError('I cannot find that generation any more. Please run `/imagine` again.');
+    return g;
+  }
+
+  const core: BotCoreHandle = {
+    queue,
+
+    async imagine(actor: Actor, opts: ImagineOptions, hooks?: ImagineHooks): Promise<ImagineReply> {
+      const prompt = validatePrompt(opts.prompt);
+      const count = validateCount(opts.count, maxCount);
+      const seed = validateSeed(opts.seed) ?? randomSeed();
+      const model = opts.model ? validateModelName(opts.model) : undefined;
+      return generate(actor, { prompt, seeds: seedsFrom(seed, count), variationSeed: null }, model, 'imagine', null, hooks);
+    },
+
+    async reroll(actor: Actor, generationId: string): Promise<ImagineReply> {
+      const g = getGeneration(generationId);
+      return generate(actor, { prompt: g.prompt, seeds: seedsFrom(randomSeed(), g.seeds.length), variationSeed: null }, g.model, 'reroll', g.id);
+    },
+
+    async variations(actor: Actor, generationId: string): Promise<ImagineReply> {
+      const g = getGeneration(generationId);
+      return generate(actor, { prompt: g.prompt, seeds: g.seeds, variationSeed: randomSeed() }, g.model, 'variations', g.id);
+    },
+
+    async singleImage(generationId: string, index: number): Promise<{ png: Buffer; text: string }> {
+      const cached = imageCache.get(generationId);
+      const g = cached?.record ?? getGeneration(generationId);
+      if (!Number.isInteger(index) || index < 0 || index >= g.seeds.length) throw new UserError(`That generation has images 1 to ${g.seeds.length}.`);
+      const text = summary({ ...g, seeds: [g.seeds[index]] });
+      if (cached) return { png: cached.pngs[index], text };
+      // Not cached any more: the same seed and embedding give the same image.
+      const out = await queue.submit({ userKey: 'system:single-image', batchKey: g.model, size: 1,
+        payload: { prompt: g.prompt, seeds: [g.seeds[index]], variationSeed: g.variationSeed } });
+      return { png: await deps.renderer.image(out.images[0], out.resolution), text };
+    },
+
+    attachMessage(generationId: string, messageRef: string): void {
+      if (!deps.store.generations.attachMessage(generationId, messageRef)) {
+        log.warn({ generationId }, 'attachMessage: unknown generation');
+      }
+    },
+
+    recordReaction(r: ReactionEvent): boolean {
+      const g = deps.store.generations.byMessage(r.platform, r.messageRef);
+      if (!g) return false;
+      const changed = deps.store.feedback.record({ generationId: g.id, imageIndex: r.imageIndex ?? null, platform: r.platform,
+        userId: r.userId, reaction: r.reaction, added: r.added });
+      log.info({ generationId: g.id, platform: r.platform, userId: r.userId, reaction: r.reaction, kind: feedbackKind(r.reaction),
+        added: r.added, imageIndex: r.imageIndex ?? null, duplicate: !changed }, 'feedback');
+      return true;
+    },
+
+    async trainStart(actor: Actor, opts: { preset: string; epochs?: number; dataset?: string }, sink: TrainingProgressSink): Promise<string> {
+      deps.admins.require(actor, '/train start');
+      return deps.training.start(actor, opts, sink);
+    },
+
+    async trainStatus(actor: Actor): Promise<string> {
+      deps.admins.require(actor, '/train status');
+      return deps.training.status();
+    },
+
+    async trainStop(actor: Actor): Promise<string> {
+      deps.admins.require(actor, '/train stop');
+      return deps.training.stop();
+    },
+
+    async modelList(actor: Actor): Promise<string> {
+      deps.admins.require(actor, '/model list');
+      const models = await deps.catalog.list();
+      if (!models.length) return 'No models are registered yet. Train one with `/train start` or register a checkpoint with the CLI.';
+      const lines = models.map((m) => {
+        const loss = m.meta.bestValLoss != null ? `, best val loss ${m.meta.bestValLoss.toFixed(1)}` : '';
+        const clip = m.meta.clipModel === deps.embedder.modelId ? '' : ` — trained with CLIP \`${m.meta.clipModel}\`, not servable with \`${deps.embedder.modelId}\``;
+        return `${m.active ? '▶' : '•'} \`${m.name}\` (${m.meta.preset}, ${m.meta.resolution} px${m.meta.epoch != null ? `, epoch ${m.meta.epoch}` : ''}${loss})${m.active ? ' — serving' : ''}${clip}`;
+      });
+      return `Models:\n${lines.join('\n')}`;
+    },
+
+    async modelUse(actor: Actor, name: string): Promise<string> {
+      deps.admins.require(actor, '/model use');
+      const n = validateModelName(name);
+      const entry = await deps.catalog.resolve(n);
+      await deps.samplers.get(n); // loads it and refuses a CLIP mismatch before switching
+      await deps.catalog.activate(n);
+      deps.store.runs.markActivated(n, entry.dir);
+      deps.onModelChanged?.(n);
+      log.info({ model: n, platform: actor.platform, userId: actor.userId }, 'served model switched');
+      return `Now serving \`${n}\` (${entry.meta.preset}, ${entry.meta.resolution} px).`;
+    },
+
+    async close(): Promise<void> {
+      await queue.close();
+    },
+  };
+  return core;
+}

@@ -1,0 +1,71 @@
+/**
+ * CheckpointSamplerProvider: the sampler of the active (or a named) checkpoint of the registry, loaded once
+ * and cached (a few at a time). Refuses a checkpoint trained with a different CLIP model than the loaded
+ * embedder's, since its embeddings would mean nothing to it.
+ */
+import { LRUCache } from 'lru-cache';
+import { childLogger } from '../../log.js';
+import { UserError } from './errors.js';
+import type { LoadedSampler, SamplerProvider, ServedModelMeta } from './deps.js';
+
+const log = childLogger('sampler-provider');
+
+/** What a loaded checkpoint sampler offers (the Sampler of src/model/sampler.ts). */
+export interface CheckpointSampler {
+  readonly meta: ServedModelMeta;
+  sample(embeddings: Float32Array[], seeds: number[]): Promise<Uint8Array[]>;
+  dispose(): void;
+}
+
+export interface CheckpointSamplerProviderOptions {
+  /** The registry: the active checkpoint and named ones. */
+  registry: {
+    active(): Promise<{ name: string; dir: string; meta: ServedModelMeta } | null>;
+    resolve(name: string): Promise<{ name: string; dir: string; meta: ServedModelMeta }>;
+  };
+  /** Loads a checkpoint folder (e.g. `Sampler.fromCheckpoint`). */
+  load(dir: string): Promise<CheckpointSampler>;
+  /** The CLIP model of the loaded embedder. */
+  clipModel: string;
+  /** Samplers kept loaded (default 2). */
+  maxLoaded?: number;
+}
+
+/** Loads and caches checkpoint samplers; see the module comment. */
+export class CheckpointSamplerProvider implements SamplerProvider {
+  private readonly cache: LRUCache<string, Promise<CheckpointSampler>>;
+
+  constructor(private readonly o: CheckpointSamplerProviderOptions) {
+    this.cache = new LRUCache<string, Promise<CheckpointSampler>>({
+      max: o.maxLoaded ?? 2,
+      dispose: (p) => { p.then((s) => s.dispose(), () => undefined); },
+    });
+  }
+
+  async get(modelName?: string): Promise<LoadedSampler> {
+    const entry = modelName ? await this.o.registry.resolve(modelName) : await this.o.registry.active();
+    if (!entry) {
+      throw new UserError('No model is being served yet. An admin can train one with `/train start` and pick it with `/model use <name>`.');
+    }
+    if (entry.meta.clipModel !== this.o.clipModel) {
+      throw new UserError(
+        `Model \`${entry.name}\` was trained with CLIP \`${entry.meta.clipModel}\`, but the bot loaded \`${this.o.clipModel}\`. `
+        + 'Admins: serve a model trained with the loaded CLIP (`/model list`), or restart the bot with CLIP_MODEL set to the model\'s CLIP.');
+    }
+    const key = `${entry.name}\u0000${entry.dir}`;
+    let loading = this.cache.get(key);
+    if (!loading) {
+      log.info({ model: entry.name }, 'loading checkpoint for serving');
+      loading = this.o.load(entry.dir);
+      this.cache.set(key, loading);
+      loading.catch(() => this.cache.delete(key));
+    }
+    const sampler = await loading;
+    return { name: entry.name, meta: sampler.meta, sample: (e, s) => sampler.sample(e, s) };
+  }
+
+  /** Disposes every loaded sampler. */
+  clear(): void {
+    this.cache.clear();
+  }
+}

@@ -1,0 +1,90 @@
+/** Training runs and registered models. */
+import type { Db } from './database.js';
+import type { Platform } from '../types.js';
+
+export type RunStatus = 'running' | 'completed' | 'early-stop' | 'stopped' | 'failed';
+
+export interface RunRecord {
+  id: string;
+  preset: string;
+  epochs: number | null;
+  dataset: string | null;
+  platform: Platform;
+  channelId: string;
+  userId: string;
+  status: RunStatus;
+  message: string | null;
+  checkpointDir: string | null;
+  bestValLoss: number | null;
+  startedAt: string;
+  finishedAt: string | null;
+}
+
+interface Row {
+  id: string; preset: string; epochs: number | null; dataset: string | null; platform: string; channel_id: string;
+  user_id: string; status: string; message: string | null; checkpoint_dir: string | null; best_val_loss: number | null;
+  started_at: string; finished_at: string | null;
+}
+
+/** Reads and writes the runs and models tables. */
+export class RunStore {
+  constructor(private readonly db: Db) {}
+
+  /** Records a run that has just started. */
+  start(r: Omit<RunRecord, 'status' | 'message' | 'checkpointDir' | 'bestValLoss' | 'finishedAt'>): void {
+    this.db.prepare(
+      `INSERT INTO runs (id, preset, epochs, dataset, platform, channel_id, user_id, status, started_at)
+       VALUES (@id, @preset, @epochs, @dataset, @platform, @channelId, @userId, 'running', @startedAt)`,
+    ).run(r);
+  }
+
+  /** Records how a run ended. */
+  finish(id: string, f: { status: Exclude<RunStatus, 'running'>; message?: string | null; checkpointDir?: string | null; bestValLoss?: number | null }): void {
+    this.db.prepare(
+      `UPDATE runs SET status = ?, message = ?, checkpoint_dir = ?, best_val_loss = ?, finished_at = ? WHERE id = ?`,
+    ).run(f.status, f.message ?? null, f.checkpointDir ?? null, f.bestValLoss ?? null, new Date().toISOString(), id);
+  }
+
+  /** The run with this id, or null. */
+  get(id: string): RunRecord | null {
+    const r = this.db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as Row | undefined;
+    return r ? fromRow(r) : null;
+  }
+
+  /** The most recent runs, newest first. */
+  recent(limit = 5): RunRecord[] {
+    return (this.db.prepare('SELECT * FROM runs ORDER BY started_at DESC LIMIT ?').all(limit) as Row[]).map(fromRow);
+  }
+
+  /** Marks runs left 'running' by a previous process (it died with them) as failed. Returns how many. */
+  failOrphans(): number {
+    return this.db.prepare(
+      `UPDATE runs SET status = 'failed', message = 'the bot stopped while this run was going', finished_at = ? WHERE status = 'running'`,
+    ).run(new Date().toISOString()).changes;
+  }
+
+  /** Records a model registered (by a run or by hand). */
+  registerModel(m: { name: string; dir: string; preset?: string | null; clipModel?: string | null; runId?: string | null }): void {
+    this.db.prepare(
+      `INSERT INTO models (name, dir, preset, clip_model, run_id, registered_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT(name) DO UPDATE SET dir = excluded.dir, preset = excluded.preset, clip_model = excluded.clip_model,
+         run_id = excluded.run_id, registered_at = excluded.registered_at`,
+    ).run(m.name, m.dir, m.preset ?? null, m.clipModel ?? null, m.runId ?? null, new Date().toISOString());
+  }
+
+  /** Records that a model became the served one. */
+  markActivated(name: string, dir: string): void {
+    this.db.prepare(
+      `INSERT INTO models (name, dir, registered_at, activated_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT(name) DO UPDATE SET activated_at = excluded.activated_at`,
+    ).run(name, dir, new Date().toISOString(), new Date().toISOString());
+  }
+}
+
+function fromRow(r: Row): RunRecord {
+  return {
+    id: r.id, preset: r.preset, epochs: r.epochs, dataset: r.dataset, platform: r.platform as Platform,
+    channelId: r.channel_id, userId: r.user_id, status: r.status as RunStatus, message: r.message,
+    checkpointDir: r.checkpoint_dir, bestValLoss: r.best_val_loss, startedAt: r.started_at, finishedAt: r.finished_at,
+  };
+}
