@@ -1,0 +1,95 @@
+/**
+ * The bot's configuration from environment variables, validated with zod at start-up. Each missing or
+ * malformed value gives one clear line; secrets never appear in messages or logs.
+ */
+import { z } from 'zod';
+import { UserError } from '../errors.js';
+
+const snowflake = z.string().regex(/^\d{17,20}$/, 'must be a Discord id (17 to 20 digits)');
+const url = z.string().url('must be a URL like https://example.com/api').refine((u) => /^https?:\/\//.test(u), 'must start with http:// or https://');
+const nonEmpty = (what: string) => z.string().min(1, `must not be empty (${what})`);
+
+/** `discord:123,slack:U456` → ['discord:123', 'slack:U456']. */
+const adminIds = z.string().transform((raw, ctx) => {
+  const ids = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const id of ids) {
+    if (!/^(discord:\d{5,20}|slack:[A-Z0-9]{3,20}|web:[A-Za-z0-9._-]{1,64})$/.test(id)) {
+      ctx.addIssue({ code: 'custom', message: `"${id.slice(0, 40)}" is not a platform-prefixed user id like discord:123456789012345678 or slack:U0123ABC` });
+      return z.NEVER;
+    }
+  }
+  return ids;
+});
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const envSchema = z.object({
+  DISCORD_TOKEN: nonEmpty('the bot token from the Discord developer portal').optional(),
+  DISCORD_APPLICATION_ID: snowflake.optional(),
+  DISCORD_GUILD_ID: snowflake.optional(),
+  DISCORD_API_URL: url.optional(),
+  SLACK_BOT_TOKEN: z.string().regex(/^xoxb-/, 'must be a bot token starting with xoxb-').optional(),
+  SLACK_SIGNING_SECRET: nonEmpty('the signing secret from the Slack app\'s Basic Information page').optional(),
+  SLACK_APP_TOKEN: z.string().regex(/^xapp-/, 'must be an app-level token starting with xapp- (Socket Mode)').optional(),
+  SLACK_PORT: z.coerce.number({ message: 'must be a port number' }).int('must be a whole number').min(1, 'must be 1 to 65535').max(65535, 'must be 1 to 65535').default(3000),
+  SLACK_API_URL: url.optional(),
+  ADMIN_USER_IDS: adminIds.default([]),
+  DATA_DIR: nonEmpty('a folder for the database, checkpoints and caches').default('data'),
+  CLIP_MODEL: nonEmpty('a Hugging Face id like Xenova/clip-vit-base-patch32 or a local folder').default('Xenova/clip-vit-base-patch32'),
+  LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+});
+
+export type BotConfig = z.infer<typeof envSchema> & {
+  /** Discord is configured (token + application id). */
+  discord: boolean;
+  /** Slack is configured (bot token + signing secret). */
+  slack: boolean;
+};
+
+/**
+ * Parses and checks the environment. Throws a UserError listing one line per bad or missing value.
+ * Empty strings count as unset. `require` lists platforms that must be configured (default: at least one).
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { require?: ('discord' | 'slack' | 'any')[] } = {}): BotConfig {
+  const input: Record<string, string> = {};
+  for (const key of Object.keys(envSchema.shape)) {
+    const v = env[key];
+    if (v !== undefined && v.trim() !== '') input[key] = v.trim();
+  }
+  const parsed = envSchema.safeParse(input);
+  const problems: string[] = [];
+  if (!parsed.success) {
+    const seen = new Set<string>();
+    for (const issue of parsed.error.issues) {
+      const key = issue.path.join('.');
+      if (seen.has(key)) continue; // one line per variable
+      seen.add(key);
+      problems.push(`${key}: ${issue.message}`);
+    }
+  }
+  const cfg = parsed.success ? parsed.data : null;
+  const has = (k: string) => input[k] !== undefined;
+  const discord = has('DISCORD_TOKEN') && has('DISCORD_APPLICATION_ID');
+  const slack = has('SLACK_BOT_TOKEN') && has('SLACK_SIGNING_SECRET');
+  if (has('DISCORD_TOKEN') !== has('DISCORD_APPLICATION_ID')) {
+    problems.push(has('DISCORD_TOKEN')
+      ? 'DISCORD_APPLICATION_ID: is missing (Discord developer portal → your application → General Information → Application ID)'
+      : 'DISCORD_TOKEN: is missing (Discord developer portal → your application → Bot → Reset Token)');
+  }
+  if (has('SLACK_BOT_TOKEN') !== has('SLACK_SIGNING_SECRET')) {
+    problems.push(has('SLACK_BOT_TOKEN')
+      ? 'SLACK_SIGNING_SECRET: is missing (Slack app → Basic Information → Signing Secret)'
+      : 'SLACK_BOT_TOKEN: is missing (Slack app → OAuth & Permissions → Bot User OAuth Token)');
+  }
+  for (const need of opts.require ?? ['any']) {
+    if (need === 'discord' && !discord && has('DISCORD_TOKEN') === has('DISCORD_APPLICATION_ID')) problems.push('DISCORD_TOKEN and DISCORD_APPLICATION_ID: are needed for Discord');
+    if (need === 'slack' && !slack && has('SLACK_BOT_TOKEN') === has('SLACK_SIGNING_SECRET')) problems.push('SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET: are needed for Slack');
+    if (need === 'any' && !discord && !slack && !problems.length) {
+      problems.push('no platform configured: set DISCORD_TOKEN + DISCORD_APPLICATION_ID for Discord and/or SLACK_BOT_TOKEN + SLACK_SIGNING_SECRET for Slack');
+    }
+  }
+  if (problems.length || !cfg) {
+    throw new UserError(`The configuration has problems:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+  return { ...cfg, discord, slack };
+}
