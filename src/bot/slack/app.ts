@@ -1,0 +1,44 @@
+import { App, HTTPReceiver, SocketModeReceiver, type Receiver } from '@slack/bolt';
+import { childLogger } from '../../log.js';
+import { GENERIC_APOLOGY } from '../core/errors.js';
+import type { BotCore } from '../core/types.js';
+import { boltLogger } from './bolt-logger.js';
+import { SLACK_EVENTS_PATH, type SlackConfig } from './config.js';
+import * as actions from './listeners/actions/index.js';
+import * as commands from './listeners/commands/index.js';
+import * as events from './listeners/events/index.js';
+import { SingleImageRefs } from './single-image-refs.js';
+
+const log = childLogger('slack');
+
+/**
+ * Build the Bolt app with every listener registered: Socket Mode when `appToken` is set, else the HTTP
+ * receiver (requests to `/slack/events`, signatures checked with the signing secret). Initialisation is
+ * deferred: call `await app.init()` (it runs auth.test against the Web API) before `app.start()`.
+ */
+export function createSlackApp(core: BotCore, config: SlackConfig): App {
+  const logger = boltLogger();
+  const clientOptions = {
+    ...(config.apiUrl ? { slackApiUrl: config.apiUrl } : {}),
+    retryConfig: { retries: config.apiRetries ?? 2 },
+  };
+  const receiver: Receiver = config.appToken
+    ? new SocketModeReceiver({ appToken: config.appToken, logger, installerOptions: { clientOptions } })
+    : new HTTPReceiver({ signingSecret: config.signingSecret, endpoints: SLACK_EVENTS_PATH, logger, port: config.port ?? 3000 });
+  const app = new App({
+    token: config.botToken,
+    receiver,
+    socketMode: Boolean(config.appToken),
+    logger,
+    clientOptions,
+    deferInitialization: true,
+  });
+  const singles = new SingleImageRefs();
+  commands.register(app, core, config.shareLookup);
+  actions.register(app, core, singles, config.shareLookup);
+  events.register(app, core, singles);
+  app.error(async (err) => {
+    log.error({ err }, `unhandled error in a Slack listener (users saw: "${GENERIC_APOLOGY}" or nothing)`);
+  });
+  return app;
+}

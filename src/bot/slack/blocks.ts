@@ -1,0 +1,85 @@
+/**
+ * Block Kit builders for the Slack adapter: pure functions from core replies to Slack message payloads.
+ */
+import type { types } from '@slack/bolt';
+
+type ActionsBlock = types.ActionsBlock;
+type Button = types.Button;
+type KnownBlock = types.KnownBlock;
+type SectionBlock = types.SectionBlock;
+import type { ImagineReply } from '../core/types.js';
+
+/** action_id of the Reroll button (value: generation id). */
+export const REROLL_ACTION = 'imagine_reroll';
+/** action_id of the Variations button (value: generation id). */
+export const VARIATIONS_ACTION = 'imagine_variations';
+/** action_id prefix of the per-image buttons: `imagine_image_<index>` (value: `<generation id>:<index>`). */
+export const IMAGE_ACTION_PREFIX = 'imagine_image_';
+/** Matches every per-image button's action_id. */
+export const IMAGE_ACTION_PATTERN = /^imagine_image_\d+$/;
+/**
+ * block_id prefix of the actions block under a generation: `imagine_actions|<grid messageRef>` when the grid's
+ * message is known, so a per-image post can tie reactions on it back to the grid (which the core knows).
+ */
+export const IMAGINE_ACTIONS_BLOCK = 'imagine_actions';
+
+/** Escape the three characters Slack's mrkdwn treats as control characters (`&`, `<`, `>`). */
+export function escapeMrkdwn(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** The text that introduces a generated grid (the file's initial comment): the core's summary, escaped. */
+export function generationComment(reply: ImagineReply): string {
+  return escapeMrkdwn(reply.text);
+}
+
+function button(actionId: string, text: string, value: string, style?: 'primary'): Button {
+  const b: Button = { type: 'button', action_id: actionId, text: { type: 'plain_text', text, emoji: true }, value };
+  if (style) b.style = style;
+  return b;
+}
+
+/**
+ * The message with the buttons under a generation: a short context line and an actions block with
+ * Reroll (new seeds), Variations (same seed neighbourhood) and, when there are several images, one button
+ * per image to post it alone at full display size.
+ */
+export function generationActionBlocks(reply: ImagineReply, gridMessageRef?: string): KnownBlock[] {
+  const elements: Button[] = [
+    button(REROLL_ACTION, '🎲 Reroll', reply.generationId, 'primary'),
+    button(VARIATIONS_ACTION, '🔀 Variations', reply.generationId),
+  ];
+  if (reply.images.length > 1) {
+    reply.images.forEach((_, i) => elements.push(button(`${IMAGE_ACTION_PREFIX}${i}`, `🖼 ${i + 1}`, `${reply.generationId}:${i}`)));
+  }
+  const section: SectionBlock = {
+    type: 'section',
+    text: { type: 'mrkdwn', text: `Seeds ${reply.seeds.join(', ')} · model \`${escapeMrkdwn(reply.model)}\` · react to tell me what you think` },
+  };
+  const blockId = gridMessageRef ? `${IMAGINE_ACTIONS_BLOCK}|${gridMessageRef}` : IMAGINE_ACTIONS_BLOCK;
+  const actions: ActionsBlock = { type: 'actions', block_id: blockId, elements };
+  return [section, actions];
+}
+
+/** Plain-text fallback of the buttons message (notifications, screen readers). */
+export function generationActionText(reply: ImagineReply): string {
+  return `Reroll, variations or single images of "${reply.prompt}"`;
+}
+
+/** Parse the value of a per-image button back into generation id and image index. */
+export function parseImageActionValue(value: string): { generationId: string; index: number } | null {
+  const m = /^(.+):(\d+)$/.exec(value);
+  if (!m) return null;
+  return { generationId: m[1], index: Number(m[2]) };
+}
+
+/** The grid messageRef carried in an actions block's block_id, if any. */
+export function gridRefOfBlockId(blockId: string | undefined): string | undefined {
+  if (!blockId?.startsWith(`${IMAGINE_ACTIONS_BLOCK}|`)) return undefined;
+  return blockId.slice(IMAGINE_ACTIONS_BLOCK.length + 1) || undefined;
+}
+
+/** An ephemeral response body (only the user who asked sees it). */
+export function ephemeral(text: string): { response_type: 'ephemeral'; text: string } {
+  return { response_type: 'ephemeral', text };
+}

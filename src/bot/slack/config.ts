@@ -1,0 +1,24 @@
+import type { ShareLookupOptions } from './publish.js';
+
+/** Settings of the Slack adapter (from SLACK_* environment variables; see src/config/env.ts). */
+export interface SlackConfig {
+  /** SLACK_BOT_TOKEN (xoxb-...). */
+  botToken: string;
+  /** SLACK_SIGNING_SECRET: verifies that HTTP requests come from Slack. Not used in Socket Mode. */
+  signingSecret: string;
+  /** SLACK_APP_TOKEN (xapp-...): when set, the app connects with Socket Mode and opens no port. */
+  appToken?: string;
+  /** SLACK_PORT: where the HTTP receiver listens without Socket Mode (default 3000; 0 = any free port). */
+  port?: number;
+  /** Interface the HTTP receiver binds to (default: all). */
+  host?: string;
+  /** SLACK_API_URL: Web API base for Bolt's client (default https://slack.com/api/). */
+  apiUrl?: string;
+  /** Retries of a failed Web API call (default 2; tests use 0). */
+  apiRetries?: number;
+  /** How long to poll files.info for the message of a file share. */
+  shareLookup?: ShareLookupOptions;
+}
+
+/** The request URL path of the HTTP receiver: slash commands, interactivity and events all go here. */
+export const SLACK_EVENTS_PATH = '/slack/events';

@@ -1,0 +1,164 @@
+import { UserError } from '../../errors.js';
+
+/** Usage of `/imagine`, shown when the command text cannot be understood. */
+export const IMAGINE_USAGE =
+  'Usage: `/imagine <prompt> [--count 1-4] [--seed N] [--model NAME]`\n' +
+  'Example: `/imagine sheep on a green hill --count 4 --seed 7`';
+
+/** Usage of `/cvae-train`. */
+export const TRAIN_USAGE =
+  'Usage: `/cvae-train start preset:<name> [epochs:N] [dataset:DIR]`, `/cvae-train status`, `/cvae-train stop`';
+
+/** Usage of `/cvae-model`. */
+export const MODEL_USAGE = 'Usage: `/cvae-model list`, `/cvae-model use <name>`';
+
+/** What `/imagine <text>` asks for. */
+export interface ImagineCommand {
+  prompt: string;
+  count?: number;
+  seed?: number;
+  model?: string;
+}
+
+/** What `/cvae-train <text>` asks for. */
+export type TrainCommand =
+  | { verb: 'start'; preset: string; epochs?: number; dataset?: string }
+  | { verb: 'status' }
+  | { verb: 'stop' };
+
+/** What `/cvae-model <text>` asks for. */
+export type ModelCommand = { verb: 'list' } | { verb: 'use'; name: string };
+
+/**
+ * Undo Slack's escaping of command text: Slack sends `&`, `<` and `>` as `&amp;`, `&lt;`, `&gt;`
+ * (mentions and links stay in their `<@U123>` / `<https://...>` form, which the core strips).
+ */
+export function unescapeSlackText(text: string): string {
+  return text.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+}
+
+/**
+ * Split command text on whitespace, shell-like: `"double quoted"` and `'single quoted'` runs (also inside a
+ * word, as in `dataset:"my data"`) stay in one token without their quotes; a lone quote is kept as is.
+ */
+export function tokenize(text: string): string[] {
+  const tokens: string[] = [];
+  for (const m of text.matchAll(/(?:[^\s"']+|"[^"]*"|'[^']*'|["'])+/g)) {
+    tokens.push(m[0].replace(/"([^"]*)"|'([^']*)'/g, (_all, d: string | undefined, s: string | undefined) => d ?? s ?? ''));
+  }
+  return tokens;
+}
+
+interface ParsedOptions {
+  positional: string[];
+  options: Map<string, string>;
+}
+
+/**
+ * Separate `--name value`, `--name=value` and (when `colonForm`) `name:value` options from the other words.
+ * Only names in `known` count as options; an unknown `--name` is an error, an unknown `word:thing` stays a word.
+ */
+function parseOptions(tokens: string[], known: readonly string[], usage: string, colonForm: boolean): ParsedOptions {
+  const positional: string[] = [];
+  const options = new Map<string, string>();
+  for (let i = 0; i < tokens.length; i++) {
+    const tok = tokens[i];
+    let name: string | undefined;
+    let value: string | undefined;
+    if (tok.startsWith('--') && tok.length > 2) {
+      const eq = tok.indexOf('=');
+      name = (eq >= 0 ? tok.slice(2, eq) : tok.slice(2)).toLowerCase();
+      if (!known.includes(name)) {
+        throw new UserError(`Unknown option \`--${name}\`.\n${usage}`);
+      }
+      if (eq >= 0) value = tok.slice(eq + 1);
+      else {
+        value = tokens[i + 1];
+        if (value === undefined || value.startsWith('--')) {
+          throw new UserError(`Option \`--${name}\` needs a value.\n${usage}`);
+        }
+        i++;
+      }
+    } else if (colonForm) {
+      const colon = tok.indexOf(':');
+      const candidate = colon > 0 ? tok.slice(0, colon).toLowerCase() : '';
+      if (known.includes(candidate)) {
+        name = candidate;
+        value = tok.slice(colon + 1);
+      }
+    }
+    if (name === undefined) {
+      positional.push(tok);
+      continue;
+    }
+    if (value === undefined || value === '') throw new UserError(`Option \`${name}\` needs a value.\n${usage}`);
+    if (options.has(name)) throw new UserError(`Option \`${name}\` is given twice.\n${usage}`);
+    options.set(name, value);
+  }
+  return { positional, options };
+}
+
+function parseInteger(name: string, value: string | undefined, usage: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^-?\d+$/.test(value)) throw new UserError(`\`${name}\` must be a whole number, not \`${value}\`.\n${usage}`);
+  const n = Number(value);
+  if (!Number.isSafeInteger(n)) throw new UserError(`\`${name}\` is too large.\n${usage}`);
+  return n;
+}
+
+/**
+ * Parse the text of `/imagine`: a prompt with optional `--count N`, `--seed N`, `--model NAME` flags anywhere.
+ * The prompt's words are kept as typed (quotes included), joined by single spaces.
+ * Throws a UserError with the usage when the text holds no prompt or a flag is malformed. Range checks
+ * (count 1-4, prompt length, mentions only) are the core's.
+ */
+export function parseImagineText(text: string): ImagineCommand {
+  const words = unescapeSlackText(text).split(/\s+/).filter(Boolean);
+  const { positional, options } = parseOptions(words, ['count', 'seed', 'model'], IMAGINE_USAGE, false);
+  const prompt = positional.join(' ').trim();
+  if (!prompt) throw new UserError(`Tell me what to draw.\n${IMAGINE_USAGE}`);
+  const cmd: ImagineCommand = { prompt };
+  const count = parseInteger('count', options.get('count'), IMAGINE_USAGE);
+  const seed = parseInteger('seed', options.get('seed'), IMAGINE_USAGE);
+  if (count !== undefined) cmd.count = count;
+  if (seed !== undefined) cmd.seed = seed;
+  const model = options.get('model');
+  if (model !== undefined) cmd.model = model;
+  return cmd;
+}
+
+/**
+ * Parse the text of `/cvae-train`: `start preset:NAME [epochs:N] [dataset:DIR]` (or `--preset NAME`,
+ * or the preset as the first word after `start`), `status`, `stop`.
+ */
+export function parseTrainText(text: string): TrainCommand {
+  const { positional, options } = parseOptions(tokenize(unescapeSlackText(text)), ['preset', 'epochs', 'dataset'], TRAIN_USAGE, true);
+  const verb = (positional.shift() ?? '').toLowerCase();
+  if (verb === 'status' || verb === 'stop') {
+    if (positional.length || options.size) throw new UserError(`\`${verb}\` takes no options.\n${TRAIN_USAGE}`);
+    return { verb };
+  }
+  if (verb !== 'start') {
+    throw new UserError(verb ? `Unknown action \`${verb}\`.\n${TRAIN_USAGE}` : TRAIN_USAGE);
+  }
+  let preset = options.get('preset');
+  if (preset === undefined && positional.length) preset = positional.shift();
+  if (positional.length) throw new UserError(`I did not understand \`${positional.join(' ')}\`.\n${TRAIN_USAGE}`);
+  if (!preset) throw new UserError(`Which preset? \n${TRAIN_USAGE}`);
+  const cmd: TrainCommand = { verb: 'start', preset };
+  const epochs = parseInteger('epochs', options.get('epochs'), TRAIN_USAGE);
+  if (epochs !== undefined) cmd.epochs = epochs;
+  const dataset = options.get('dataset');
+  if (dataset !== undefined) cmd.dataset = dataset;
+  return cmd;
+}
+
+/** Parse the text of `/cvae-model`: `list` (also the default when empty) or `use NAME`. */
+export function parseModelText(text: string): ModelCommand {
+  const words = tokenize(unescapeSlackText(text));
+  const verb = (words.shift() ?? 'list').toLowerCase();
+  if (verb === 'list' && words.length === 0) return { verb: 'list' };
+  if (verb === 'use' && words.length === 1) return { verb: 'use', name: words[0] };
+  if (verb === 'use' && words.length === 0) throw new UserError(`Which model? \n${MODEL_USAGE}`);
+  throw new UserError(`I did not understand \`${[verb, ...words].join(' ')}\`.\n${MODEL_USAGE}`);
+}

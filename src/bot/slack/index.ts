@@ -1,0 +1,64 @@
+/**
+ * The Slack adapter: a thin Bolt app over the platform-neutral bot core.
+ * `startSlack(core, config)` builds it, checks the token (auth.test) and starts listening.
+ */
+import type { AddressInfo } from 'node:net';
+import type { App } from '@slack/bolt';
+import { UserError } from '../../errors.js';
+import { childLogger } from '../../log.js';
+import type { BotCore } from '../core/types.js';
+import { createSlackApp } from './app.js';
+import { SLACK_EVENTS_PATH, type SlackConfig } from './config.js';
+
+export { createSlackApp } from './app.js';
+export type { SlackConfig } from './config.js';
+export { SLACK_EVENTS_PATH } from './config.js';
+
+const log = childLogger('slack');
+
+/** A running Slack adapter. */
+export interface SlackHandle {
+  app: App;
+  /** Port of the HTTP receiver (undefined in Socket Mode). */
+  port?: number;
+  /** Full URL of the request endpoint on this host (HTTP mode), e.g. http://127.0.0.1:3000/slack/events. */
+  url?: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Start the Slack adapter: checks the bot token with auth.test (a clear UserError when Slack refuses it), then
+ * connects with Socket Mode (SLACK_APP_TOKEN) or listens for HTTP requests on `config.port`.
+ */
+export async function startSlack(core: BotCore, config: SlackConfig): Promise<SlackHandle> {
+  const app = createSlackApp(core, config);
+  try {
+    await app.init();
+  } catch (err) {
+    const code = (err as { data?: { error?: string } }).data?.error;
+    throw new UserError(
+      `Slack refused the bot token (${code ?? (err as Error).message}). Check SLACK_BOT_TOKEN` +
+        `${config.apiUrl ? ` and SLACK_API_URL (${config.apiUrl})` : ''}.`,
+      { cause: err },
+    );
+  }
+  if (config.appToken) {
+    await app.start();
+    log.info('Slack adapter connected with Socket Mode');
+    return { app, stop: () => app.stop().then(() => undefined) };
+  }
+  const listen = config.host !== undefined ? { port: config.port ?? 3000, host: config.host } : config.port ?? 3000;
+  const server = await app.start(listen);
+  const port = (server.address() as AddressInfo).port;
+  const host = config.host && config.host !== '0.0.0.0' && config.host !== '::' ? config.host : '127.0.0.1';
+  log.info({ port }, `Slack adapter listening for requests on ${SLACK_EVENTS_PATH}`);
+  return {
+    app,
+    port,
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}${SLACK_EVENTS_PATH}`,
+    stop: async () => {
+      server.closeAllConnections();
+      await app.stop();
+    },
+  };
+}

@@ -1,0 +1,73 @@
+import type { AllMiddlewareArgs, BlockButtonAction, SlackActionMiddlewareArgs } from '@slack/bolt';
+import { childLogger } from '../../../../log.js';
+import { UserError } from '../../../../errors.js';
+import type { BotCore } from '../../../core/types.js';
+import { slackActor, slackMessageRef } from '../../actor.js';
+import { escapeMrkdwn, gridRefOfBlockId, parseImageActionValue } from '../../blocks.js';
+import { explainSlackError, findShareTs, publishGeneration, uploadPng, type ShareLookupOptions } from '../../publish.js';
+import { respondWithError } from '../../respond-error.js';
+import type { SingleImageRefs } from '../../single-image-refs.js';
+
+const log = childLogger('slack-buttons');
+
+/** What the button handlers use of Bolt's listener arguments (tests pass fakes). */
+export type ButtonArgs = Pick<SlackActionMiddlewareArgs<BlockButtonAction>, 'ack' | 'body' | 'action' | 'respond'> & Pick<AllMiddlewareArgs, 'client'>;
+
+function actorOf(body: BlockButtonAction) {
+  return slackActor(body.team?.id ?? body.user.team_id, body.channel?.id ?? body.container?.channel_id, body.user.id);
+}
+
+function channelOf(body: BlockButtonAction): string {
+  const channel = body.channel?.id ?? (body.container?.channel_id as string | undefined);
+  if (!channel) throw new UserError('I cannot tell which channel this button is in. Please run /imagine again.');
+  return channel;
+}
+
+/** Reroll (same prompt, new seeds) or Variations (same seed neighbourhood): a new grid in the channel. */
+export function regenerateButton(core: BotCore, kind: 'reroll' | 'variations', opts: ShareLookupOptions = {}) {
+  return async function handleRegenerate({ ack, body, action, respond, client }: ButtonArgs): Promise<void> {
+    await ack();
+    try {
+      const channel = channelOf(body);
+      const actor = actorOf(body);
+      const reply = kind === 'reroll' ? await core.reroll(actor, action.value ?? '') : await core.variations(actor, action.value ?? '');
+      await publishGeneration(client, core, channel, reply, opts);
+    } catch (err) {
+      await respondWithError(respond, err, log, kind);
+    }
+  };
+}
+
+/**
+ * One image of a grid alone at full display size, posted in the thread of the buttons message. Reactions on
+ * that post are recorded against the generation with the image's index (see SingleImageRefs).
+ */
+export function singleImageButton(core: BotCore, singles: SingleImageRefs, opts: ShareLookupOptions = {}) {
+  return async function handleSingleImage({ ack, body, action, respond, client }: ButtonArgs): Promise<void> {
+    await ack();
+    try {
+      const target = parseImageActionValue(action.value ?? '');
+      if (!target) throw new UserError('This button is broken; please run /imagine again.');
+      const channel = channelOf(body);
+      const { png, text } = await core.singleImage(target.generationId, target.index);
+      const threadTs = (body.message?.thread_ts as string | undefined) ?? body.message?.ts;
+      const fileId = await uploadPng(client, {
+        channel,
+        png,
+        filename: `cvae-${target.generationId}-${target.index + 1}.png`,
+        title: `Image ${target.index + 1}`,
+        comment: escapeMrkdwn(text),
+        altText: text.slice(0, 1000),
+        threadTs,
+      }).catch((err: unknown) => { throw explainSlackError(err); });
+      const gridMessageRef = gridRefOfBlockId(action.block_id);
+      if (gridMessageRef) {
+        const ts = await findShareTs(client, fileId, channel, opts);
+        if (ts) singles.remember(slackMessageRef(channel, ts), { gridMessageRef, imageIndex: target.index });
+      }
+      log.info({ generationId: target.generationId, index: target.index, channel, fileId }, 'single image posted');
+    } catch (err) {
+      await respondWithError(respond, err, log, 'single image');
+    }
+  };
+}

@@ -1,0 +1,43 @@
+import type { AllMiddlewareArgs, SlackCommandMiddlewareArgs } from '@slack/bolt';
+import { childLogger } from '../../../../log.js';
+import { userMessageOf } from '../../../core/errors.js';
+import type { BotCore } from '../../../core/types.js';
+import { slackActor } from '../../actor.js';
+import { ephemeral, escapeMrkdwn } from '../../blocks.js';
+import { parseImagineText, type ImagineCommand } from '../../flags.js';
+import { publishGeneration, type ShareLookupOptions } from '../../publish.js';
+import { respondWithError } from '../../respond-error.js';
+
+const log = childLogger('slack-imagine');
+
+/** What the /imagine handler uses of Bolt's listener arguments (tests pass fakes). */
+export type ImagineCommandArgs = Pick<SlackCommandMiddlewareArgs, 'command' | 'ack' | 'respond'> & Pick<AllMiddlewareArgs, 'client'>;
+
+/**
+ * `/imagine <prompt> [--count N] [--seed N] [--model NAME]`: ack at once (Slack allows 3 s) with an ephemeral
+ * "working on it", or with the usage when the text cannot be parsed; then generate through the core (telling
+ * the user their queue position while they wait) and post the grid and the buttons in the channel.
+ */
+export function imagineCommand(core: BotCore, opts: ShareLookupOptions = {}) {
+  return async function handleImagine({ command, ack, respond, client }: ImagineCommandArgs): Promise<void> {
+    let request: ImagineCommand;
+    try {
+      request = parseImagineText(command.text);
+    } catch (err) {
+      await ack(ephemeral(userMessageOf(err)));
+      return;
+    }
+    await ack(ephemeral(`:art: Drawing “${escapeMrkdwn(request.prompt)}”…`));
+    const actor = slackActor(command.team_id, command.channel_id, command.user_id);
+    try {
+      const reply = await core.imagine(actor, request, {
+        onQueued: async (position) => {
+          await respond(ephemeral(`:hourglass_flowing_sand: You are number ${position} in the queue.`));
+        },
+      });
+      await publishGeneration(client, core, command.channel_id, reply, opts);
+    } catch (err) {
+      await respondWithError(respond, err, log, 'imagine');
+    }
+  };
+}
