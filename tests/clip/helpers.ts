@@ -48,3 +48,22 @@ export const LONG_PROMPT = (
   'fence at sunset, golden light over the yellow field, small lambs play in the grass, clouds drift slowly, ' +
   'a windmill turns, and far away the village church bell rings softly over the quiet countryside pasture today.'
 ).slice(0, 400);
+
+/** Copies the tiny CLIP into `dest` (writable copies), leaving out the files in `skip`. */
+export function copyTinyClip(dest: string, skip: string[] = []): string {
+  const walk = (rel: string) => {
+    for (const entry of fs.readdirSync(path.join(TINY_CLIP_DIR, rel), { withFileTypes: true })) {
+      const r = path.join(rel, entry.name);
+      if (skip.includes(r)) continue;
+      if (entry.isDirectory()) {
+        fs.mkdirSync(path.join(dest, r), { recursive: true });
+        walk(r);
+      } else {
+        fs.writeFileSync(path.join(dest, r), fs.readFileSync(path.join(TINY_CLIP_DIR, r)));
+      }
+    }
+  };
+  fs.mkdirSync(dest, { recursive: true });
+  walk('');
+  return dest;
+}

@@ -93,8 +93,13 @@ export async function embedInputs(opts: EmbedOptions, onProgress?: (p: ClipLoadP
   }
 }
 
+/** Where the command prints its results (stdout; tests pass their own). */
+export interface OutputSink {
+  write(text: string): unknown;
+}
+
 /** Adds the `embed` command. */
-export function register(program: Command): void {
+export function register(program: Command, out: OutputSink = process.stdout): void {
   program
     .command('embed')
     .description('Print CLIP embeddings (L2-normalised) of texts and images')
@@ -111,6 +116,6 @@ export function register(program: Command): void {
       } finally {
         progress.stop();
       }
-      for (const r of results) process.stdout.write(opts.json ? `${JSON.stringify(r)}\n` : summary(r));
+      for (const r of results) out.write(opts.json ? `${JSON.stringify(r)}\n` : summary(r));
     });
 }

@@ -191,7 +191,10 @@ export function withModelEnv<T>(src: ClipModelSource, load: () => Promise<T>): P
       // The file cache is keyed by the relative id: a cached hub model with the folder's name would win.
       env.useFSCache = false;
     } else {
-      env.allowLocalModels = false;
+      // Online: cache, then the hub. Offline: the cache only (transformers.js refuses to have both
+      // sources off, so the cache folder doubles as the local model path).
+      env.allowLocalModels = src.offline;
+      if (src.offline) env.localModelPath = src.cacheDir + path.sep;
       env.allowRemoteModels = !src.offline;
       env.useFSCache = true;
       env.cacheDir = src.cacheDir;
