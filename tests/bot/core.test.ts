@@ -147,6 +147,11 @@ describe('bot core', () => {
     assert.deepEqual(events.map((e) => [e.userId, e.kind, e.added]), [
       ['bob', 'up', true], ['carol', 'down', true], ['carol', 'down', false], ['dave', 'favourite', true]]);
     assert.deepEqual(store.feedback.stats(), [{ model: 'm1', generations: 1, up: 1, down: 0, favourite: 1, upRatio: 1 }]);
+    // A message showing one image: its reactions count for that image.
+    core.attachMessage(r.generationId, 'msg-single', 0);
+    core.recordReaction({ platform: 'discord', messageRef: 'msg-single', userId: 'erin', reaction: '👎', added: true });
+    assert.equal(store.feedback.list().at(-1)!.imageIndex, 0);
+    assert.equal(store.generations.get(r.generationId)!.messageRef, 'msg-1', 'the grid message stays the generation\'s message');
   });
 
   it('admin commands: refused for others, model list/use, CLIP mismatch refused', async () => {

@@ -172,19 +172,20 @@ export function createBotCore(deps: BotCoreDeps): BotCoreHandle {
       return { png: await deps.renderer.image(out.images[0], out.resolution), text };
     },
 
-    attachMessage(generationId: string, messageRef: string): void {
-      if (!deps.store.generations.attachMessage(generationId, messageRef)) {
+    attachMessage(generationId: string, messageRef: string, imageIndex?: number): void {
+      if (!deps.store.generations.attachMessage(generationId, messageRef, imageIndex)) {
         log.warn({ generationId }, 'attachMessage: unknown generation');
       }
     },
 
     recordReaction(r: ReactionEvent): boolean {
-      const g = deps.store.generations.byMessage(r.platform, r.messageRef);
-      if (!g) return false;
-      const changed = deps.store.feedback.record({ generationId: g.id, imageIndex: r.imageIndex ?? null, platform: r.platform,
+      const found = deps.store.generations.byMessage(r.platform, r.messageRef);
+      if (!found) return false;
+      const imageIndex = r.imageIndex ?? found.imageIndex;
+      const changed = deps.store.feedback.record({ generationId: found.generation.id, imageIndex, platform: r.platform,
         userId: r.userId, reaction: r.reaction, added: r.added });
-      log.info({ generationId: g.id, platform: r.platform, userId: r.userId, reaction: r.reaction, kind: feedbackKind(r.reaction),
-        added: r.added, imageIndex: r.imageIndex ?? null, duplicate: !changed }, 'feedback');
+      log.info({ generationId: found.generation.id, platform: r.platform, userId: r.userId, reaction: r.reaction,
+        kind: feedbackKind(r.reaction), added: r.added, imageIndex, duplicate: !changed }, 'feedback');
       return true;
     },
 

@@ -75,8 +75,11 @@ export interface BotCore {
   /** Same seed neighbourhood. */
   variations(actor: Actor, generationId: string): Promise<ImagineReply>;
   singleImage(generationId: string, index: number): Promise<{ png: Buffer; text: string }>;
-  /** messageRef: platform message id (Slack: channel:ts). */
-  attachMessage(generationId: string, messageRef: string): void;
+  /**
+   * messageRef: platform message id (Slack: channel:ts). `imageIndex` when the message shows one image of the
+   * generation (reactions on it then count for that image).
+   */
+  attachMessage(generationId: string, messageRef: string, imageIndex?: number): void;
   /** false: not a generation message. */
   recordReaction(r: ReactionEvent): boolean;
   trainStart(actor: Actor, opts: { preset: string; epochs?: number; dataset?: string }, sink: TrainingProgressSink): Promise<string>;

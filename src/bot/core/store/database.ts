@@ -70,6 +70,17 @@ export const MIGRATIONS: readonly string[] = [
      registered_at TEXT NOT NULL,
      activated_at TEXT
    );`,
+  // v2: a generation can be shown by several messages (the grid, single images); reactions find theirs here.
+  `CREATE TABLE generation_messages (
+     platform TEXT NOT NULL,
+     message_ref TEXT NOT NULL,
+     generation_id TEXT NOT NULL REFERENCES generations(id),
+     image_index INTEGER,
+     created_at TEXT NOT NULL,
+     PRIMARY KEY (platform, message_ref)
+   );
+   INSERT OR IGNORE INTO generation_messages (platform, message_ref, generation_id, image_index, created_at)
+     SELECT platform, message_ref, id, NULL, created_at FROM generations WHERE message_ref IS NOT NULL;`,
 ];
 
 /** Applies the migrations the database has not seen yet, each in its own transaction. Returns the new version. */

@@ -58,17 +58,29 @@ export class GenerationStore {
     return r ? fromRow(r) : null;
   }
 
-  /** Links the platform message that shows this generation. */
-  attachMessage(id: string, messageRef: string): boolean {
-    return this.db.prepare('UPDATE generations SET message_ref = ? WHERE id = ?').run(messageRef, id).changes > 0;
+  /**
+   * Links a platform message that shows this generation (the grid when `imageIndex` is undefined, else one image).
+   * Returns false when the generation is unknown.
+   */
+  attachMessage(id: string, messageRef: string, imageIndex?: number): boolean {
+    return this.db.transaction(() => {
+      const g = this.db.prepare('SELECT platform FROM generations WHERE id = ?').get(id) as { platform: string } | undefined;
+      if (!g) return false;
+      if (imageIndex === undefined) this.db.prepare('UPDATE generations SET message_ref = ? WHERE id = ?').run(messageRef, id);
+      this.db.prepare(
+        `INSERT OR REPLACE INTO generation_messages (platform, message_ref, generation_id, image_index, created_at) VALUES (?, ?, ?, ?, ?)`,
+      ).run(g.platform, messageRef, id, imageIndex ?? null, new Date().toISOString());
+      return true;
+    })();
   }
 
-  /** The generation shown by a platform message, or null. */
-  byMessage(platform: Platform, messageRef: string): GenerationRecord | null {
-    const r = this.db
-      .prepare('SELECT * FROM generations WHERE platform = ? AND message_ref = ? ORDER BY created_at DESC LIMIT 1')
-      .get(platform, messageRef) as Row | undefined;
-    return r ? fromRow(r) : null;
+  /** The generation shown by a platform message (and the image index when it shows one image), or null. */
+  byMessage(platform: Platform, messageRef: string): { generation: GenerationRecord; imageIndex: number | null } | null {
+    const link = this.db.prepare('SELECT generation_id, image_index FROM generation_messages WHERE platform = ? AND message_ref = ?')
+      .get(platform, messageRef) as { generation_id: string; image_index: number | null } | undefined;
+    if (!link) return null;
+    const g = this.get(link.generation_id);
+    return g ? { generation: g, imageIndex: link.image_index } : null;
   }
 
   /** Generations created at or after `since` (ISO time), oldest first. */
