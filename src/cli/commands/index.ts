@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import * as dataset from './dataset.js';
 import * as embed from './embed.js';
 
 /** A CLI command module: adds its command (and subcommands) to the program. */
@@ -9,4 +10,5 @@ export interface CommandModule {
 /** Every command module of the CLI. Add a new command by adding its module here. */
 export const commandModules: CommandModule[] = [
   embed,
+  dataset,
 ];
