@@ -28,9 +28,17 @@ export function escapeMrkdwn(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
+/**
+ * Text from the core for Slack: mrkdwn-escaped, and the core's platform-neutral command names (`/train`,
+ * `/model`) spelled as this app's slash commands (`/cvae-train`, `/cvae-model`).
+ */
+export function slackText(text: string): string {
+  return escapeMrkdwn(text).replace(/(^|[\s`(“"'])\/(train|model)\b/g, '$1/cvae-$2');
+}
+
 /** The text that introduces a generated grid (the file's initial comment): the core's summary, escaped. */
 export function generationComment(reply: ImagineReply): string {
-  return escapeMrkdwn(reply.text);
+  return slackText(reply.text);
 }
 
 function button(actionId: string, text: string, value: string, style?: 'primary'): Button {

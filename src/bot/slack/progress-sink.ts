@@ -1,7 +1,7 @@
 import type { webApi } from '@slack/bolt';
 import { childLogger } from '../../log.js';
 import type { TrainingProgressSink } from '../core/types.js';
-import { escapeMrkdwn } from './blocks.js';
+import { slackText } from './blocks.js';
 import { uploadPng } from './publish.js';
 
 const log = childLogger('slack-training-sink');
@@ -32,7 +32,7 @@ export class SlackTrainingSink implements TrainingProgressSink {
   /** Post or edit the status message. */
   update(text: string): Promise<void> {
     return this.enqueue(async () => {
-      const body = escapeMrkdwn(text);
+      const body = slackText(text);
       if (this.statusTs) {
         await this.client.chat.update({ channel: this.channel, ts: this.statusTs, text: body });
       } else {
@@ -54,7 +54,7 @@ export class SlackTrainingSink implements TrainingProgressSink {
         png,
         filename,
         title: caption.slice(0, 200) || filename,
-        comment: escapeMrkdwn(caption),
+        comment: slackText(caption),
         altText: caption.slice(0, 1000) || filename,
         threadTs: this.statusTs,
       });

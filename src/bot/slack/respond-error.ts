@@ -1,7 +1,7 @@
 import type { RespondFn } from '@slack/bolt';
 import type { Logger } from '../../log.js';
 import { isUserError, userMessageOf } from '../core/errors.js';
-import { ephemeral } from './blocks.js';
+import { ephemeral, slackText } from './blocks.js';
 
 /**
  * Tell the user what went wrong, only to them (ephemeral via response_url): the message of a UserError, or a
@@ -11,7 +11,7 @@ export async function respondWithError(respond: RespondFn, err: unknown, log: Lo
   if (isUserError(err)) log.info({ reason: err.message }, `${what} refused`);
   else log.error({ err }, `${what} failed`);
   try {
-    await respond({ ...ephemeral(userMessageOf(err)), replace_original: false });
+    await respond({ ...ephemeral(slackText(userMessageOf(err))), replace_original: false });
   } catch (respondErr) {
     log.warn({ err: respondErr }, 'could not send the error to the user');
   }

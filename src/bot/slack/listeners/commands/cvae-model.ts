@@ -3,7 +3,7 @@ import { childLogger } from '../../../../log.js';
 import { userMessageOf } from '../../../core/errors.js';
 import type { BotCore } from '../../../core/types.js';
 import { slackActor } from '../../actor.js';
-import { ephemeral, escapeMrkdwn } from '../../blocks.js';
+import { ephemeral, slackText } from '../../blocks.js';
 import { parseModelText, type ModelCommand } from '../../flags.js';
 import { respondWithError } from '../../respond-error.js';
 
@@ -19,14 +19,14 @@ export function cvaeModelCommand(core: BotCore) {
     try {
       request = parseModelText(command.text);
     } catch (err) {
-      await ack(ephemeral(userMessageOf(err)));
+      await ack(ephemeral(slackText(userMessageOf(err))));
       return;
     }
     await ack();
     const actor = slackActor(command.team_id, command.channel_id, command.user_id);
     try {
       const answer = request.verb === 'list' ? await core.modelList(actor) : await core.modelUse(actor, request.name);
-      await respond(ephemeral(escapeMrkdwn(answer)));
+      await respond(ephemeral(slackText(answer)));
     } catch (err) {
       await respondWithError(respond, err, log, `model ${request.verb}`);
     }

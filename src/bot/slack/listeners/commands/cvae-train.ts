@@ -3,7 +3,7 @@ import { childLogger } from '../../../../log.js';
 import { userMessageOf } from '../../../core/errors.js';
 import type { BotCore } from '../../../core/types.js';
 import { slackActor } from '../../actor.js';
-import { ephemeral, escapeMrkdwn } from '../../blocks.js';
+import { ephemeral, slackText } from '../../blocks.js';
 import { parseTrainText, type TrainCommand } from '../../flags.js';
 import { SlackTrainingSink } from '../../progress-sink.js';
 import { respondWithError } from '../../respond-error.js';
@@ -23,7 +23,7 @@ export function cvaeTrainCommand(core: BotCore) {
     try {
       request = parseTrainText(command.text);
     } catch (err) {
-      await ack(ephemeral(userMessageOf(err)));
+      await ack(ephemeral(slackText(userMessageOf(err))));
       return;
     }
     await ack();
@@ -38,7 +38,7 @@ export function cvaeTrainCommand(core: BotCore) {
       } else {
         answer = await core.trainStop(actor);
       }
-      await respond(ephemeral(escapeMrkdwn(answer)));
+      await respond(ephemeral(slackText(answer)));
     } catch (err) {
       await respondWithError(respond, err, log, `train ${request.verb}`);
     }

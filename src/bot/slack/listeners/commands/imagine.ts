@@ -3,7 +3,7 @@ import { childLogger } from '../../../../log.js';
 import { userMessageOf } from '../../../core/errors.js';
 import type { BotCore } from '../../../core/types.js';
 import { slackActor } from '../../actor.js';
-import { ephemeral, escapeMrkdwn } from '../../blocks.js';
+import { ephemeral, escapeMrkdwn, slackText } from '../../blocks.js';
 import { parseImagineText, type ImagineCommand } from '../../flags.js';
 import { publishGeneration, type ShareLookupOptions } from '../../publish.js';
 import { respondWithError } from '../../respond-error.js';
@@ -24,7 +24,7 @@ export function imagineCommand(core: BotCore, opts: ShareLookupOptions = {}) {
     try {
       request = parseImagineText(command.text);
     } catch (err) {
-      await ack(ephemeral(userMessageOf(err)));
+      await ack(ephemeral(slackText(userMessageOf(err))));
       return;
     }
     await ack(ephemeral(`:art: Drawing “${escapeMrkdwn(request.prompt)}”…`));

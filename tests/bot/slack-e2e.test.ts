@@ -1,0 +1,299 @@
+/**
+ * End to end: the real Bolt app (HTTP receiver, signature checks) and the real bot core (queue, SQLite store,
+ * admin policy, TrainingRunner) against a fake Slack Web API on 127.0.0.1, driven by signed slash commands,
+ * button clicks and reaction events.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { AdminPolicy } from '../../src/bot/core/admin.js';
+import { createBotCore, type BotCoreHandle } from '../../src/bot/core/core.js';
+import { openBotStore, type BotStore } from '../../src/bot/core/store/index.js';
+import { TrainingRunner } from '../../src/bot/core/training-runner.js';
+import { startSlack, type SlackHandle } from '../../src/bot/slack/index.js';
+import {
+  sendBlockAction, sendReactionEvent, sendSlashCommand, signedPost, startFakeSlack, type FakeSlack, type FakeSlackMessage,
+} from '../fakes/slack-server.js';
+import { FakeCatalog, FakeSamplers, HashEmbedder, sharpRenderer } from './core-helpers.js';
+
+const SECRET = 'e2e-signing-secret';
+const CHANNEL = 'C0GENERAL';
+const PNG_MAGIC = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+/** A stand-in for the `train` CLI: prints JSON events like `train --json-events`, stops on SIGTERM. */
+const STAND_IN_TRAINER = `
+const args = process.argv.slice(2);
+const out = args[args.indexOf('--out') + 1];
+const emit = (e) => process.stdout.write(JSON.stringify(e) + '\\n');
+const losses = { total: 900, bce: 880, kl: 19, ssim: 0.1 };
+emit({ type: 'start', preset: args[args.indexOf('--preset') + 1], resolution: 16, conditioning: 'image', epochs: 1, startEpoch: 1, startStep: 0,
+  batchSize: 4, learningRate: 0.001, seed: 1, clipNorm: null, patience: 3, trainSize: 8, valSize: 4, stepsPerEpoch: 2, totalSteps: 2,
+  trainableParams: 1000, datasetFingerprint: 'x', resumed: false, outDir: out });
+emit({ type: 'step', epoch: 1, step: 1, totalSteps: 2, epochStep: 1, stepsPerEpoch: 2, losses, imagesPerSec: 10, etaSec: 1 });
+process.on('SIGTERM', () => {
+  emit({ type: 'done', reason: 'stopped', bestValLoss: null, bestEpoch: null, epochsCompleted: 0, step: 1, checkpointDir: out + '/last', lastCheckpointDir: out + '/last' });
+  process.exit(0);
+});
+setInterval(() => {}, 1000);
+`;
+
+describe('slack adapter end to end', () => {
+  let dir: string;
+  let fake: FakeSlack;
+  let store: BotStore;
+  let samplers: FakeSamplers;
+  let core: BotCoreHandle;
+  let slack: SlackHandle;
+  let url: string;
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slack-e2e-'));
+    fs.writeFileSync(path.join(dir, 'trainer.mjs'), STAND_IN_TRAINER);
+    fake = await startFakeSlack({ sharesVisibleAfter: 2, notInChannels: ['C0NOTIN'] });
+    store = openBotStore(path.join(dir, 'bot.sqlite'));
+    samplers = new FakeSamplers({ m1: 'test-clip' }, 'm1', 8);
+    const catalog = new FakeCatalog(samplers);
+    core = createBotCore({
+      store,
+      embedder: new HashEmbedder(),
+      samplers,
+      catalog,
+      renderer: sharpRenderer,
+      admins: new AdminPolicy(['slack:U456']),
+      training: new TrainingRunner({
+        runs: store.runs, catalog, runsDir: path.join(dir, 'runs'), lockFile: path.join(dir, 'training.lock'),
+        command: { file: process.execPath, args: [path.join(dir, 'trainer.mjs')] }, minUpdateIntervalMs: 0,
+      }),
+      queue: { batchWindowMs: 5, perUserWaiting: 0 },
+    });
+    slack = await startSlack(core, {
+      botToken: fake.token, signingSecret: SECRET, port: 0, host: '127.0.0.1', apiUrl: fake.apiUrl, apiRetries: 0,
+      shareLookup: { delaysMs: [0, 20, 50, 100, 200] },
+    });
+    url = slack.url!;
+  });
+
+  after(async () => {
+    await slack?.stop();
+    await core?.close();
+    store?.close();
+    await fake?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** The file share message and the buttons message posted after `since` calls. */
+  async function waitForGeneration(channel: string, fromMessage: number): Promise<{ share: FakeSlackMessage; buttons: FakeSlackMessage }> {
+    return fake.waitFor(() => {
+      const mine = fake.messages.slice(fromMessage).filter((m) => m.channel === channel && !m.threadTs);
+      const share = mine.find((m) => m.files?.length);
+      const buttons = mine.find((m) => m.blocks?.some((b) => (b as { type: string }).type === 'actions'));
+      return share && buttons ? { share, buttons } : undefined;
+    }, 20_000, 'a generation to be posted');
+  }
+
+  it('checked the token with auth.test at start', () => {
+    assert.ok(fake.callsOf('auth.test').length >= 1);
+    assert.equal(fake.callsOf('auth.test')[0].authorization, `Bearer ${fake.token}`);
+  });
+
+  it('answers 401 to a bad or stale signature and does nothing', async () => {
+    const before = fake.calls.length;
+    const bad = await sendSlashCommand(url, SECRET, { command: '/imagine', text: 'cows', responseUrl: fake.responseUrl() }, { signWith: 'not-the-secret' });
+    assert.equal(bad.status, 401);
+    const stale = await sendSlashCommand(url, SECRET, { command: '/imagine', text: 'cows', responseUrl: fake.responseUrl() }, { timestampSec: Math.floor(Date.now() / 1000) - 6 * 60 });
+    assert.equal(stale.status, 401);
+    const unsigned = await signedPost(url, 'command=%2Fimagine&text=cows', 'application/x-www-form-urlencoded', SECRET, { signWith: '' });
+    assert.equal(unsigned.status, 401);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(fake.calls.length, before, 'no Web API call for unsigned requests');
+    assert.equal(samplers.calls.length, 0);
+  });
+
+  let first: { generationId: string; share: FakeSlackMessage };
+
+  it('/imagine acks at once, uploads the PNG grid with prompt/seed/model, attaches the share, posts the buttons', async () => {
+    const responseUrl = fake.responseUrl();
+    const fromMessage = fake.messages.length;
+    const ack = await sendSlashCommand(url, SECRET, { command: '/imagine', text: 'sheep on a green hill --count 2 --seed 7', userId: 'U123', responseUrl });
+    assert.equal(ack.status, 200);
+    assert.equal(ack.json?.response_type, 'ephemeral');
+    assert.match(String(ack.json?.text), /Drawing “sheep on a green hill”/);
+
+    const { share, buttons } = await waitForGeneration(CHANNEL, fromMessage);
+    const file = fake.files.get(share.files![0])!;
+    assert.ok(file.bytes, 'the bytes were uploaded');
+    assert.deepEqual(file.bytes.subarray(0, 8), PNG_MAGIC, 'the upload is a PNG');
+    assert.equal(file.length, file.bytes.length, 'getUploadURLExternal got the real length');
+    assert.match(file.filename, /\.png$/);
+    assert.match(share.text!, /sheep on a green hill/);
+    assert.match(share.text!, /seeds 7–8/);
+    assert.match(share.text!, /model m1/);
+    assert.ok(fake.callsOf('files.info').length >= 2, 'polled files.info until Slack reported the share');
+
+    const actions = buttons.blocks!.find((b) => (b as { type: string }).type === 'actions') as { block_id: string; elements: { action_id: string; value: string }[] };
+    assert.deepEqual(actions.elements.map((e) => e.action_id), ['imagine_reroll', 'imagine_variations', 'imagine_image_0', 'imagine_image_1']);
+    const generationId = actions.elements[0].value;
+    const row = store.generations.get(generationId)!;
+    assert.equal(row.platform, 'slack');
+    assert.equal(row.userId, 'U123');
+    assert.equal(row.workspaceId, fake.teamId);
+    assert.equal(row.channelId, CHANNEL);
+    assert.deepEqual(row.seeds, [7, 8]);
+    assert.equal(row.messageRef, `${CHANNEL}:${share.ts}`, 'reactions attach to the file share message');
+    assert.equal(actions.block_id, `imagine_actions|${CHANNEL}:${share.ts}`);
+    assert.equal(fake.responses.filter((r) => r.id === responseUrl.split('/').pop()).length, 0, 'no error response');
+    first = { generationId, share };
+  });
+
+  it('records reactions added and removed on the grid message; the same reaction twice counts once', async () => {
+    const { share, generationId } = first;
+    const send = (type: 'reaction_added' | 'reaction_removed', reaction: string, userId = 'U777', ts = share.ts) =>
+      sendReactionEvent(url, SECRET, { type, userId, reaction, channelId: CHANNEL, ts });
+    assert.equal((await send('reaction_added', '+1')).status, 200);
+    await fake.waitFor(() => store.feedback.list().length === 1, 5000, 'the first reaction');
+    assert.equal((await send('reaction_added', '+1')).status, 200);
+    assert.equal((await send('reaction_added', 'star', 'U778')).status, 200);
+    await fake.waitFor(() => store.feedback.list().length === 2, 5000, 'the star');
+    assert.equal((await send('reaction_removed', '+1')).status, 200);
+    await fake.waitFor(() => store.feedback.list().length === 3, 5000, 'the removal');
+    assert.equal((await send('reaction_added', 'tada', 'U777', '1.000001')).status, 200, 'a reaction on another message');
+    await new Promise((r) => setTimeout(r, 100));
+    const events = store.feedback.list().map((f) => ({ g: f.generationId, user: f.userId, reaction: f.reaction, kind: f.kind, added: f.added, platform: f.platform }));
+    assert.deepEqual(events, [
+      { g: generationId, user: 'U777', reaction: '+1', kind: 'up', added: true, platform: 'slack' },
+      { g: generationId, user: 'U778', reaction: 'star', kind: 'favourite', added: true, platform: 'slack' },
+      { g: generationId, user: 'U777', reaction: '+1', kind: 'up', added: false, platform: 'slack' },
+    ]);
+  });
+
+  it('Reroll posts a new grid with new seeds for the same prompt', async () => {
+    const fromMessage = fake.messages.length;
+    const uploadsBefore = fake.files.size;
+    const res = await sendBlockAction(url, SECRET, { actionId: 'imagine_reroll', value: first.generationId, userId: 'U321', responseUrl: fake.responseUrl() });
+    assert.equal(res.status, 200);
+    const { share, buttons } = await waitForGeneration(CHANNEL, fromMessage);
+    assert.equal(fake.files.size, uploadsBefore + 1, 'a new upload');
+    assert.deepEqual(fake.files.get(share.files![0])!.bytes!.subarray(0, 8), PNG_MAGIC);
+    assert.match(share.text!, /sheep on a green hill/);
+    const actions = buttons.blocks!.find((b) => (b as { type: string }).type === 'actions') as { elements: { value: string }[] };
+    const reroll = store.generations.get(actions.elements[0].value)!;
+    assert.notEqual(reroll.id, first.generationId);
+    assert.equal(reroll.kind, 'reroll');
+    assert.equal(reroll.parentId, first.generationId);
+    assert.equal(reroll.userId, 'U321');
+    assert.equal(reroll.seeds.length, 2);
+    assert.notDeepEqual(reroll.seeds, [7, 8]);
+    assert.equal(reroll.messageRef, `${CHANNEL}:${share.ts}`);
+  });
+
+  it('a per-image button posts that image in the thread; reactions on it count for that image', async () => {
+    const buttons = fake.messages.find((m) => m.blocks?.some((b) => (b as { block_id?: string }).block_id === `imagine_actions|${CHANNEL}:${first.share.ts}`))!;
+    const filesBefore = fake.files.size;
+    const res = await sendBlockAction(url, SECRET, {
+      actionId: 'imagine_image_1', value: `${first.generationId}:1`, blockId: `imagine_actions|${CHANNEL}:${first.share.ts}`,
+      messageTs: buttons.ts, userId: 'U123', responseUrl: fake.responseUrl(),
+    });
+    assert.equal(res.status, 200);
+    const single = await fake.waitFor(() => fake.messages.find((m) => m.threadTs === buttons.ts && m.files?.length), 10_000, 'the single image');
+    assert.equal(fake.files.size, filesBefore + 1);
+    const file = fake.files.get(single.files![0])!;
+    assert.deepEqual(file.bytes!.subarray(0, 8), PNG_MAGIC);
+    assert.match(single.text!, /seed 8/);
+    // Wait until the adapter has looked up the share ts of the single image, then react on it.
+    await fake.waitFor(() => file.infoCalls >= 2, 5000, 'the single image share lookup');
+    await new Promise((r) => setTimeout(r, 50));
+    const before = store.feedback.list().length;
+    await sendReactionEvent(url, SECRET, { type: 'reaction_added', userId: 'U900', reaction: '-1', channelId: CHANNEL, ts: single.ts });
+    const fb = await fake.waitFor(() => store.feedback.list().slice(before)[0], 5000, 'the reaction on the single image');
+    assert.equal(fb.generationId, first.generationId);
+    assert.equal(fb.imageIndex, 1);
+    assert.equal(fb.kind, 'down');
+  });
+
+  it('shows the queue position, and refuses politely over the per-user limit', async () => {
+    let release!: () => void;
+    samplers.gate = new Promise<void>((r) => { release = r; });
+    const callsBefore = samplers.calls.length;
+    const fromMessage = fake.messages.length;
+    const busyUrl = fake.responseUrl();
+    await sendSlashCommand(url, SECRET, { command: '/imagine', text: 'a cow', userId: 'U500', responseUrl: busyUrl });
+    await fake.waitFor(() => samplers.calls.length > callsBefore, 5000, 'the first job to run');
+    // Another user waits with a position; the same user again is over the limit (1 running, 0 waiting here).
+    const waitUrl = fake.responseUrl();
+    await sendSlashCommand(url, SECRET, { command: '/imagine', text: 'a goat', userId: 'U501', responseUrl: waitUrl });
+    const overUrl = fake.responseUrl();
+    const over = await sendSlashCommand(url, SECRET, { command: '/imagine', text: 'another cow', userId: 'U500', responseUrl: overUrl });
+    assert.equal(over.status, 200, 'still acked in time');
+    const byUrl = (u: string) => fake.responses.filter((r) => r.id === u.split('/').pop());
+    const refusal = await fake.waitFor(() => byUrl(overUrl)[0], 5000, 'the refusal');
+    assert.equal(refusal.body.response_type, 'ephemeral');
+    assert.match(String(refusal.body.text), /You already have 1 images on the way/);
+    const queued = await fake.waitFor(() => byUrl(waitUrl)[0], 5000, 'the queue position');
+    assert.match(String(queued.body.text), /number 1 in the queue/);
+    release();
+    samplers.gate = null;
+    await fake.waitFor(() => fake.messages.slice(fromMessage).filter((m) => m.files?.length).length === 2, 20_000, 'both grids');
+    assert.equal(byUrl(busyUrl).length, 0);
+  });
+
+  it('answers a bad prompt with ephemeral help and generates nothing', async () => {
+    const callsBefore = samplers.calls.length;
+    const empty = await sendSlashCommand(url, SECRET, { command: '/imagine', text: '--count 2', responseUrl: fake.responseUrl() });
+    assert.equal(empty.status, 200);
+    assert.equal(empty.json?.response_type, 'ephemeral');
+    assert.match(String(empty.json?.text), /Usage: `\/imagine &lt;prompt&gt;/);
+    const badFlag = await sendSlashCommand(url, SECRET, { command: '/imagine', text: 'cows --count lots', responseUrl: fake.responseUrl() });
+    assert.match(String(badFlag.json?.text), /`count` must be a whole number/);
+    const mentionsUrl = fake.responseUrl();
+    await sendSlashCommand(url, SECRET, { command: '/imagine', text: '<@U123> <@U456>', responseUrl: mentionsUrl });
+    const answer = await fake.waitFor(() => fake.responses.find((r) => r.id === mentionsUrl.split('/').pop()), 5000, 'the prompt refusal');
+    assert.equal(answer.body.response_type, 'ephemeral');
+    assert.match(String(answer.body.text), /only mentions or emoji/);
+    const modelUrl = fake.responseUrl();
+    await sendSlashCommand(url, SECRET, { command: '/imagine', text: 'cows --model ../etc', responseUrl: modelUrl });
+    const modelAnswer = await fake.waitFor(() => fake.responses.find((r) => r.id === modelUrl.split('/').pop()), 5000, 'the model refusal');
+    assert.match(String(modelAnswer.body.text), /Try `\/cvae-model list`/, 'core command names are spelled as this app\'s commands');
+    assert.equal(samplers.calls.length, callsBefore);
+  });
+
+  it('tells the user to invite the bot when it is not in the channel', async () => {
+    const responseUrl = fake.responseUrl();
+    await sendSlashCommand(url, SECRET, { command: '/imagine', text: 'a barn', channelId: 'C0NOTIN', userId: 'U600', responseUrl });
+    const answer = await fake.waitFor(() => fake.responses.find((r) => r.id === responseUrl.split('/').pop()), 10_000, 'the error');
+    assert.match(String(answer.body.text), /\/invite/);
+  });
+
+  it('refuses admin commands to non-admins', async () => {
+    for (const [command, text] of [['/cvae-train', 'start preset:tiny'], ['/cvae-train', 'stop'], ['/cvae-model', 'use m1']]) {
+      const responseUrl = fake.responseUrl();
+      const ack = await sendSlashCommand(url, SECRET, { command, text, userId: 'U999', responseUrl });
+      assert.equal(ack.status, 200);
+      const answer = await fake.waitFor(() => fake.responses.find((r) => r.id === responseUrl.split('/').pop()), 5000, `${command} refusal`);
+      assert.equal(answer.body.response_type, 'ephemeral');
+      assert.match(String(answer.body.text), /admin/i);
+    }
+    assert.equal(store.runs.recent(5).length, 0, 'no run started');
+  });
+
+  it('lets an admin list models, start a training run with progress in the channel, and stop it', async () => {
+    const ask = async (command: string, text: string) => {
+      const responseUrl = fake.responseUrl();
+      const ack = await sendSlashCommand(url, SECRET, { command, text, userId: 'U456', channelId: 'C0TRAIN', responseUrl });
+      assert.equal(ack.status, 200);
+      return (await fake.waitFor(() => fake.responses.find((r) => r.id === responseUrl.split('/').pop()), 10_000, `${command} ${text}`)).body;
+    };
+    assert.match(String((await ask('/cvae-model', 'list')).text), /m1/);
+    const started = await ask('/cvae-train', 'start preset:tiny epochs:1');
+    assert.match(String(started.text), /Started training run `tiny-/);
+    const status = await fake.waitFor(() => fake.messages.find((m) => m.channel === 'C0TRAIN' && /tiny/.test(m.text ?? '')), 10_000, 'the status message');
+    assert.match(String((await ask('/cvae-train', 'status')).text), /tiny/);
+    assert.match(String((await ask('/cvae-train', 'stop')).text), /Stopping training run/);
+    await fake.waitFor(() => status.edits.some((e) => /was stopped/.test(e.text ?? '')) || /was stopped/.test(status.text ?? ''), 10_000, 'the final status edit');
+    const runs = store.runs.recent(1);
+    assert.equal(runs[0].status, 'stopped');
+    assert.equal(runs[0].userId, 'U456');
+    assert.match(String((await ask('/cvae-train', 'status')).text), /No training run is going/);
+  });
+});
