@@ -40,8 +40,15 @@ export function formatSynthSummary(s: SyntheticDatasetSummary, resolution: numbe
   );
 }
 
+/** Where a command prints its results (stdout by default; tests pass their own). */
+export interface CommandOutput {
+  write(text: string): void;
+}
+
+const stdoutOutput: CommandOutput = { write: (text) => void process.stdout.write(text) };
+
 /** Runs `dataset synth` with parsed options. */
-export async function runSynth(opts: SynthOptions): Promise<SyntheticDatasetSummary> {
+export async function runSynth(opts: SynthOptions, out: CommandOutput = stdoutOutput): Promise<SyntheticDatasetSummary> {
   const count = parseIntOption('count', opts.count, 1, 10_000_000);
   const resolution = parseIntOption('res', opts.res, 8, 1024);
   const seed = parseIntOption('seed', opts.seed, 0, 0xffffffff);
@@ -63,12 +70,12 @@ export async function runSynth(opts: SynthOptions): Promise<SyntheticDatasetSumm
   } finally {
     bar?.stop();
   }
-  process.stdout.write(opts.json ? `${JSON.stringify(summary)}\n` : formatSynthSummary(summary, resolution));
+  out.write(opts.json ? `${JSON.stringify(summary)}\n` : formatSynthSummary(summary, resolution));
   return summary;
 }
 
 /** Adds `synth` to the `dataset` command group. */
-export function registerSynth(datasetCommand: Command): void {
+export function registerSynth(datasetCommand: Command, out: CommandOutput = stdoutOutput): void {
   datasetCommand
     .command('synth')
     .description('draw procedural bucolic scenes (sky, ground, mountains, lake, trees, cows, sheep, horses) with captions, in the COCO captions layout')
@@ -80,6 +87,6 @@ export function registerSynth(datasetCommand: Command): void {
     .option('--json', 'print the summary as JSON')
     .option('--no-progress', 'no progress bar')
     .action(async (opts: SynthOptions) => {
-      await runSynth(opts);
+      await runSynth(opts, out);
     });
 }
