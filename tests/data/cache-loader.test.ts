@@ -84,7 +84,7 @@ test('image mode: each epoch covers the split exactly once, shuffled by (seed, e
 
 test('text mode: one caption of the image per epoch, drawn deterministically, redrawn each epoch (val stays fixed)', async () => {
   const src = await openDatasetCache(dir, { conditioning: 'text' });
-  const entries = new Map(src.entries('train').concat(src.entries('val')).map((e) => [e.id - 1000, e]));
+  const entries = new Map(src.entries('train').concat(src.entries('val')).map((e) => [Number(e.id) - 1000, e]));
   const captionOf = (row: number, key: number) => {
     const e = entries.get(row)!;
     const c = key - 10000;
