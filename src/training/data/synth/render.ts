@@ -262,39 +262,58 @@ function drawMountain(cv: Canvas, m: Mountain, scene: Scene, P: (v: number) => n
 
 function drawGround(cv: Canvas, scene: Scene, hy: number, ss: number): void {
   const S = cv.size;
+  const size = S / ss;
   const seed = scene.textureSeed;
   const start = Math.max(0, Math.floor(hy - 0.5) + 1);
   const span = S - hy;
   const d = cv.data;
+  const light = scene.sky === 'night' ? 0.6 : 1;
+  const blueShare = scene.ground === 'snow' ? 0.6 : 1;
+  // Noise is evaluated once per output pixel (it is low-frequency); stripes per canvas row, so they anti-alias.
+  const noise = new Float32Array(size);
+  const phase = new Float32Array(size);
+  let noiseRow = -1;
   for (let y = start; y < S; y++) {
+    const oy = Math.floor(y / ss);
     const depth = (y + 0.5 - hy) / span;
-    const base = groundColourAt(scene.ground, scene.sky, depth);
-    const light = scene.sky === 'night' ? 0.6 : 1;
-    const oy = y / ss;
-    for (let x = 0; x < S; x++) {
-      const ox = x / ss;
-      let v = 0;
-      switch (scene.ground) {
-        case 'grass':
-          v = 7 * valueNoise(ox, oy * 2, 2 + 3 * depth, seed) + 4 * valueNoise(ox, oy, 7, seed + 1);
-          break;
-        case 'field': {
-          const rowsPhase = 14 / (depth + 0.12) + 0.6 * valueNoise(ox, oy, 6, seed);
-          v = 8 * Math.sin(rowsPhase) + 4 * valueNoise(ox * 2, oy * 2, 3, seed + 2);
-          break;
+    if (oy !== noiseRow) {
+      noiseRow = oy;
+      const rowDepth = Math.max(0, (oy * ss + ss / 2 - hy) / span);
+      for (let ox = 0; ox < size; ox++) {
+        switch (scene.ground) {
+          case 'grass':
+            noise[ox] = 7 * valueNoise(ox, oy * 2, 2 + 3 * rowDepth, seed) + 4 * valueNoise(ox, oy, 7, seed + 1);
+            break;
+          case 'field':
+            phase[ox] = 0.6 * valueNoise(ox, oy, 6, seed);
+            noise[ox] = 4 * valueNoise(ox * 2, oy * 2, 3, seed + 2);
+            break;
+          case 'snow':
+            noise[ox] = 5 * valueNoise(ox, oy * 2.5, 10, seed) + 2 * valueNoise(ox, oy, 3, seed + 3);
+            break;
+          case 'sand':
+            phase[ox] = 2.2 * valueNoise(ox, oy, 9, seed);
+            noise[ox] = 3 * valueNoise(ox, oy, 3, seed + 4);
+            break;
         }
-        case 'snow':
-          v = 5 * valueNoise(ox, oy * 2.5, 10, seed) + 2 * valueNoise(ox, oy, 3, seed + 3);
-          break;
-        case 'sand':
-          v = 7 * Math.sin(9 / (depth + 0.1) + 2.2 * valueNoise(ox, oy, 9, seed)) + 3 * valueNoise(ox, oy, 3, seed + 4);
-          break;
       }
+    }
+    const base = groundColourAt(scene.ground, scene.sky, depth);
+    const stripeFreq = scene.ground === 'field' ? 14 / (depth + 0.12) : scene.ground === 'sand' ? 9 / (depth + 0.1) : 0;
+    const stripeAmp = scene.ground === 'field' ? 8 : scene.ground === 'sand' ? 7 : 0;
+    let i = y * S * 3;
+    for (let ox = 0; ox < size; ox++) {
+      let v = noise[ox];
+      if (stripeAmp !== 0) v += stripeAmp * Math.sin(stripeFreq + phase[ox]);
       v *= light;
-      const i = (y * S + x) * 3;
-      d[i] = base[0] + v;
-      d[i + 1] = base[1] + v;
-      d[i + 2] = base[2] + (scene.ground === 'snow' ? v * 0.6 : v);
+      const r = base[0] + v;
+      const g = base[1] + v;
+      const b = base[2] + v * blueShare;
+      for (let k = 0; k < ss; k++, i += 3) {
+        d[i] = r;
+        d[i + 1] = g;
+        d[i + 2] = b;
+      }
     }
   }
 }
