@@ -17,7 +17,7 @@ import {
   type Tensor,
 } from '@xenova/transformers';
 import { childLogger } from '../../log.js';
-import { decodeImageRgb, type ImageInput } from './image-input.js';
+import { decodeImageRgb, resizeAndCropLikeClip, type ImageInput, type ResizeCropConfig } from './image-input.js';
 import {
   checkLocalFiles,
   explainLoadError,
@@ -65,6 +65,8 @@ type ProcessorRun = (images: RawImage[]) => Promise<{ pixel_values: Tensor }>;
 
 interface VisionTower {
   processor: ProcessorRun;
+  /** The processor's resize/crop settings, applied beforehand with the reference (Pillow) filter. */
+  resizeConfig: ResizeCropConfig;
   model: PreTrainedModel;
 }
 
@@ -217,16 +219,17 @@ export class ClipEmbedder {
 
   /**
    * Embeds images given as file paths or encoded bytes (PNG, JPEG, WebP...), L2-normalised.
-   * Throws `UserError` for a missing file or bytes that are not an image.
+   * Resized and cropped bit-exactly like the reference CLIP preprocessing (Pillow bicubic), which
+   * transformers.js alone does not do. Throws `UserError` for a missing file or bytes that are not an image.
    */
   async embedImages(images: ImageInput[]): Promise<Float32Array[]> {
     this.assertLive();
     if (images.length === 0) return [];
-    const { processor, model } = await this.visionModel();
+    const { processor, resizeConfig, model } = await this.visionModel();
     const out: Float32Array[] = [];
     for (const batch of chunks(images, this.opts.imageBatchSize ?? 16)) {
       const decoded = await Promise.all(batch.map((img) => decodeImageRgb(img)));
-      const { pixel_values } = await processor(decoded);
+      const { pixel_values } = await processor(decoded.map((img) => resizeAndCropLikeClip(img, resizeConfig)));
       const result = await (model as unknown as ModelRun)({ pixel_values });
       const embeds = result.image_embeds;
       if (!embeds) throw new Error('the CLIP vision tower returned no image_embeds');
@@ -291,9 +294,10 @@ export class ClipEmbedder {
   private visionModel(): Promise<VisionTower> {
     this.visionTower ??= this.loadPart('vision', async () => {
       const o = loadOptions(this.source, this.opts.onProgress);
-      const processor = (await AutoProcessor.from_pretrained(this.source.loadId, o)) as unknown as ProcessorRun;
+      const processor = await AutoProcessor.from_pretrained(this.source.loadId, o);
+      const resizeConfig = ((processor as unknown as { feature_extractor?: { config?: ResizeCropConfig } }).feature_extractor?.config ?? {});
       const model = await CLIPVisionModelWithProjection.from_pretrained(this.source.loadId, o);
-      return { processor, model };
+      return { processor: processor as unknown as ProcessorRun, resizeConfig, model };
     }).catch((err: unknown) => {
       this.visionTower = undefined;
       throw err;
