@@ -8,11 +8,12 @@ import { UserError } from '../../errors.js';
 import { childLogger } from '../../log.js';
 import type { BotCore } from '../core/types.js';
 import { createSlackApp } from './app.js';
-import { SLACK_EVENTS_PATH, type SlackConfig } from './config.js';
+import type { BotConfig } from '../../config/env.js';
+import { SLACK_EVENTS_PATH, slackConfigFrom, type SlackConfig } from './config.js';
 
 export { createSlackApp } from './app.js';
 export type { SlackConfig } from './config.js';
-export { SLACK_EVENTS_PATH } from './config.js';
+export { SLACK_EVENTS_PATH, slackConfigFrom } from './config.js';
 
 const log = childLogger('slack');
 
@@ -29,8 +30,10 @@ export interface SlackHandle {
 /**
  * Start the Slack adapter: checks the bot token with auth.test (a clear UserError when Slack refuses it), then
  * connects with Socket Mode (SLACK_APP_TOKEN) or listens for HTTP requests on `config.port`.
+ * `settings` is the adapter's SlackConfig or the whole validated BotConfig (src/config/env.ts).
  */
-export async function startSlack(core: BotCore, config: SlackConfig): Promise<SlackHandle> {
+export async function startSlack(core: BotCore, settings: SlackConfig | BotConfig): Promise<SlackHandle> {
+  const config = 'SLACK_PORT' in settings ? slackConfigFrom(settings) : settings;
   const app = createSlackApp(core, config);
   try {
     await app.init();
