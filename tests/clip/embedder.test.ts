@@ -40,6 +40,13 @@ describe('ClipEmbedder (tiny CLIP, fp32)', () => {
     assert.equal(clip.quantized, false);
   });
 
+  it('returns nothing for no input without running a model', async () => {
+    assert.deepEqual(await clip.embedTexts([]), []);
+    assert.deepEqual(await clip.embedImages([]), []);
+    assert.equal(clip.stats().textModelRuns, 0);
+    assert.equal(clip.stats().imageModelRuns, 0);
+  });
+
   it('tokenizes the reference texts exactly as Hugging Face does', () => {
     reference.texts.forEach((t, i) => assert.deepEqual(clip.tokenize(t), reference.input_ids[i]));
   });

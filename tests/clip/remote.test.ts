@@ -101,6 +101,23 @@ describe('ClipEmbedder with a hub id (local HTTP server as the hub)', () => {
     hub = await startHub(); // for the next test and after()
   });
 
+  it('loads a hub model and a local folder at the same time without mixing their settings', async () => {
+    const freshCache = path.join(tmp, 'models-2');
+    const [remote, local] = await Promise.all([
+      ClipEmbedder.load({ model: HUB_ID, cacheDir: freshCache, remoteHost: hub.url }),
+      ClipEmbedder.load({ model: TINY_CLIP_DIR }),
+    ]);
+    try {
+      const [[r], [l]] = await Promise.all([remote.embedTexts([reference.texts[2]]), local.embedTexts([reference.texts[2]])]);
+      assert.deepEqual(r, localTexts[2]);
+      assert.deepEqual(l, localTexts[2]);
+      assert.ok(fs.existsSync(path.join(freshCache, HUB_ID, 'onnx/text_model.onnx')));
+      assert.ok(!fs.existsSync(path.join(freshCache, 'tiny-clip')), 'the local folder is never copied into the cache');
+    } finally {
+      await Promise.all([remote.dispose(), local.dispose()]);
+    }
+  });
+
   it('an unknown hub id gives a UserError naming it', async () => {
     await assert.rejects(ClipEmbedder.load({ model: 'test-org/no-such-model', cacheDir, remoteHost: hub.url }), (e: unknown) => {
       assert.ok(e instanceof UserError);
