@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import * as dataset from './dataset.js';
 import * as embed from './embed.js';
+import * as feedback from './feedback.js';
+import * as registerCommands from './register-commands.js';
 
 /** A CLI command module: adds its command (and subcommands) to the program. */
 export interface CommandModule {
@@ -11,4 +13,6 @@ export interface CommandModule {
 export const commandModules: CommandModule[] = [
   embed,
   dataset,
+  feedback,
+  registerCommands,
 ];

@@ -1,0 +1,25 @@
+/** `/model list`, `/model use name:<name>` (admins only). */
+import { MessageFlags, SlashCommandBuilder, type ChatInputCommandInteraction } from 'discord.js';
+import { actorOf, type DiscordContext } from '../context.js';
+import { replyWithError } from '../replies.js';
+
+export const data = new SlashCommandBuilder()
+  .setName('model')
+  .setDescription('List models or switch the served one (bot admins)')
+  .addSubcommand((s) => s.setName('list').setDescription('List registered models'))
+  .addSubcommand((s) => s.setName('use').setDescription('Serve another model without a restart')
+    .addStringOption((o) => o.setName('name').setDescription('Model name from /model list').setRequired(true).setMaxLength(64)));
+
+/** Handles /model; replies are private. */
+export async function execute(interaction: ChatInputCommandInteraction, { core }: DiscordContext): Promise<void> {
+  await interaction.deferReply({ flags: MessageFlags.Ephemeral });
+  try {
+    const actor = actorOf(interaction);
+    const text = interaction.options.getSubcommand(true) === 'list'
+      ? await core.modelList(actor)
+      : await core.modelUse(actor, interaction.options.getString('name', true));
+    await interaction.editReply({ content: text, allowedMentions: { parse: [] } });
+  } catch (err) {
+    await replyWithError(interaction, err);
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * The Discord adapter (discord.js v14): a thin layer that parses interactions, defers at once, renders core
+ * results, and forwards reactions. Intents: Guilds, GuildMessageReactions; partials for reactions on
+ * messages the client has not cached.
+ */
+import { once } from 'node:events';
+import { Client, Events, GatewayIntentBits, Partials } from 'discord.js';
+import { childLogger } from '../../log.js';
+import type { BotCore } from '../core/types.js';
+import { attachListeners } from './listeners.js';
+
+const log = childLogger('discord');
+
+export interface DiscordConfig {
+  DISCORD_TOKEN?: string;
+  /** REST API base (default Discord's); the gateway URL comes from its `/gateway/bot`. */
+  DISCORD_API_URL?: string;
+}
+
+export interface RunningDiscord {
+  client: Client<true>;
+  stop(): Promise<void>;
+}
+
+/** Builds the discord.js client with the bot's intents, partials and API base. */
+export function createDiscordClient(config: Pick<DiscordConfig, 'DISCORD_API_URL'>): Client {
+  return new Client({
+    intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessageReactions],
+    partials: [Partials.Message, Partials.Channel, Partials.Reaction, Partials.User],
+    rest: config.DISCORD_API_URL ? { api: config.DISCORD_API_URL } : {},
+    allowedMentions: { parse: [] },
+  });
+}
+
+/** Logs in and resolves once the client is ready. */
+export async function startDiscord(core: BotCore, config: DiscordConfig): Promise<RunningDiscord> {
+  if (!config.DISCORD_TOKEN) throw new Error('DISCORD_TOKEN is not set');
+  const client = createDiscordClient(config);
+  attachListeners(client, { core });
+  const ready = once(client, Events.ClientReady);
+  await client.login(config.DISCORD_TOKEN);
+  await ready;
+  log.info({ user: client.user?.tag, guilds: client.guilds.cache.size }, 'discord ready');
+  return {
+    client: client as Client<true>,
+    async stop() {
+      await client.destroy();
+    },
+  };
+}
+
+export { commands, commandDefinitions } from './commands/index.js';

@@ -1,0 +1,25 @@
+/**
+ * Training progress in a Discord channel: one status message (sent with the bot token, so it outlives the
+ * 15-minute interaction token) that is edited on each update, plus image posts.
+ */
+import { AttachmentBuilder, type Client, type Message, type SendableChannels } from 'discord.js';
+import type { TrainingProgressSink } from '../core/types.js';
+
+/** A sink that posts to channel `channelId`. */
+export function channelProgressSink(client: Client, channelId: string): TrainingProgressSink {
+  let status: Message | null = null;
+  async function channel(): Promise<SendableChannels> {
+    const c = client.channels.cache.get(channelId) ?? (await client.channels.fetch(channelId));
+    if (!c || !c.isSendable()) throw new Error(`channel ${channelId} is not a text channel the bot can post in`);
+    return c;
+  }
+  return {
+    async update(text: string) {
+      if (status) status = await status.edit({ content: text, allowedMentions: { parse: [] } });
+      else status = await (await channel()).send({ content: text, allowedMentions: { parse: [] } });
+    },
+    async image(name: string, png: Buffer, caption: string) {
+      await (await channel()).send({ content: caption, files: [new AttachmentBuilder(png, { name })], allowedMentions: { parse: [] } });
+    },
+  };
+}

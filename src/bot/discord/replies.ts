@@ -1,0 +1,41 @@
+/** Rendering core results as Discord messages, and showing errors to the user. */
+import { AttachmentBuilder, MessageFlags, type InteractionEditReplyOptions, type RepliableInteraction } from 'discord.js';
+import { childLogger } from '../../log.js';
+import { userMessageOf, isUserError } from '../core/errors.js';
+import type { ImagineReply } from '../core/types.js';
+import { generationButtons } from './components.js';
+
+const log = childLogger('discord');
+
+/** Message payload for a generation: text, grid PNG, buttons; never pings anyone. */
+export function generationMessage(reply: ImagineReply): InteractionEditReplyOptions {
+  return {
+    content: reply.text,
+    files: [new AttachmentBuilder(reply.grid, { name: `cvae-${reply.generationId}.png`, description: reply.prompt.slice(0, 1000) })],
+    components: generationButtons(reply.generationId, reply.images.length),
+    allowedMentions: { parse: [] },
+  };
+}
+
+/**
+ * Shows an error to the user: the UserError's message (ephemeral where possible) or a generic apology.
+ * `publicDeferred`: the interaction was deferred visibly, so the placeholder is removed and the message sent privately.
+ */
+export async function replyWithError(interaction: RepliableInteraction, err: unknown, opts: { publicDeferred?: boolean } = {}): Promise<void> {
+  if (!isUserError(err)) log.error({ err, interactionId: interaction.id }, 'interaction failed');
+  const content = userMessageOf(err);
+  try {
+    if (interaction.deferred || interaction.replied) {
+      if (opts.publicDeferred) {
+        await interaction.deleteReply().catch(() => undefined);
+        await interaction.followUp({ content, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
+      } else {
+        await interaction.editReply({ content, files: [], components: [], allowedMentions: { parse: [] } });
+      }
+    } else {
+      await interaction.reply({ content, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
+    }
+  } catch (replyErr) {
+    log.warn({ err: replyErr, interactionId: interaction.id }, 'could not show the error to the user');
+  }
+}
