@@ -16,7 +16,10 @@ import { startSlack, type SlackHandle } from '../../src/bot/slack/index.js';
 import {
   sendBlockAction, sendReactionEvent, sendSlashCommand, signedPost, startFakeSlack, type FakeSlack, type FakeSlackMessage,
 } from '../fakes/slack-server.js';
-import { FakeCatalog, FakeSamplers, HashEmbedder, sharpRenderer } from './core-helpers.js';
+import { ClipEmbedder } from '../../src/model/clip/embedder.js';
+import { FakeCatalog, FakeSamplers, sharpRenderer } from './core-helpers.js';
+
+const TINY_CLIP_DIR = path.resolve('tests/fixtures/tiny-clip');
 
 const SECRET = 'e2e-signing-secret';
 const CHANNEL = 'C0GENERAL';
@@ -47,17 +50,19 @@ describe('slack adapter end to end', () => {
   let core: BotCoreHandle;
   let slack: SlackHandle;
   let url: string;
+  let clip: ClipEmbedder;
 
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slack-e2e-'));
     fs.writeFileSync(path.join(dir, 'trainer.mjs'), STAND_IN_TRAINER);
     fake = await startFakeSlack({ sharesVisibleAfter: 2, notInChannels: ['C0NOTIN'] });
     store = openBotStore(path.join(dir, 'bot.sqlite'));
+    clip = await ClipEmbedder.load({ model: TINY_CLIP_DIR, quantized: false });
     samplers = new FakeSamplers({ m1: 'test-clip' }, 'm1', 8);
     const catalog = new FakeCatalog(samplers);
     core = createBotCore({
       store,
-      embedder: new HashEmbedder(),
+      embedder: clip,
       samplers,
       catalog,
       renderer: sharpRenderer,
@@ -78,6 +83,7 @@ describe('slack adapter end to end', () => {
   after(async () => {
     await slack?.stop();
     await core?.close();
+    await clip?.dispose();
     store?.close();
     await fake?.close();
     fs.rmSync(dir, { recursive: true, force: true });

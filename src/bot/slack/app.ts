@@ -21,6 +21,8 @@ export function createSlackApp(core: BotCore, config: SlackConfig): App {
   const clientOptions = {
     ...(config.apiUrl ? { slackApiUrl: config.apiUrl } : {}),
     retryConfig: { retries: config.apiRetries ?? 2 },
+    // A request error would otherwise carry the axios error, whose config holds the bot token: keep it out of logs.
+    attachOriginalToWebAPIRequestError: false,
   };
   const receiver: Receiver = config.appToken
     ? new SocketModeReceiver({ appToken: config.appToken, logger, installerOptions: { clientOptions } })

@@ -13,6 +13,7 @@ export async function respondWithError(respond: RespondFn, err: unknown, log: Lo
   try {
     await respond({ ...ephemeral(slackText(userMessageOf(err))), replace_original: false });
   } catch (respondErr) {
-    log.warn({ err: respondErr }, 'could not send the error to the user');
+    // Only the message: the error of a response_url POST carries that URL, which lets anyone post in the channel.
+    log.warn({ error: (respondErr as Error).message }, 'could not send the error to the user');
   }
 }

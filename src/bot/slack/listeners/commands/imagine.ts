@@ -32,7 +32,10 @@ export function imagineCommand(core: BotCore, opts: ShareLookupOptions = {}) {
     try {
       const reply = await core.imagine(actor, request, {
         onQueued: async (position) => {
-          await respond(ephemeral(`:hourglass_flowing_sand: You are number ${position} in the queue.`));
+          // Best effort: a lost position notice must not cost the user their picture.
+          await respond(ephemeral(`:hourglass_flowing_sand: You are number ${position} in the queue.`)).catch((err: unknown) => {
+            log.warn({ error: (err as Error).message }, 'could not tell the queue position');
+          });
         },
       });
       await publishGeneration(client, core, command.channel_id, reply, opts);
