@@ -91,13 +91,30 @@ export function resizeBicubicPil(
       const row = y * width * channels;
       for (let xx = 0; xx < outWidth; xx++) {
         const base = xx * c.ksize;
+        const n = c.count[xx];
         let at = row + c.start[xx] * channels;
+        const o = (y * outWidth + xx) * channels;
+        if (channels === 3) {
+          // The common case, without the per-channel array.
+          let a0 = HALF;
+          let a1 = HALF;
+          let a2 = HALF;
+          for (let t = 0; t < n; t++, at += 3) {
+            const w = c.weights[base + t];
+            a0 += cur[at] * w;
+            a1 += cur[at + 1] * w;
+            a2 += cur[at + 2] * w;
+          }
+          out[o] = clip8(a0);
+          out[o + 1] = clip8(a1);
+          out[o + 2] = clip8(a2);
+          continue;
+        }
         acc.fill(HALF);
-        for (let t = 0; t < c.count[xx]; t++, at += channels) {
+        for (let t = 0; t < n; t++, at += channels) {
           const w = c.weights[base + t];
           for (let ch = 0; ch < channels; ch++) acc[ch] += cur[at + ch] * w;
         }
-        const o = (y * outWidth + xx) * channels;
         for (let ch = 0; ch < channels; ch++) out[o + ch] = clip8(acc[ch]);
       }
     }
