@@ -215,6 +215,15 @@ describe('heldOutPrompts', () => {
     for (const n of combos.values()) assert.equal(n, 4);
   });
 
+  it('leaves out excluded prompts (e.g. the training captions) and repeats none', () => {
+    const first = heldOutPrompts(3, 24);
+    assert.equal(new Set(first.map((p) => p.prompt)).size, 24);
+    const exclude = new Set(first.slice(0, 12).map((p) => p.prompt));
+    const again = heldOutPrompts(3, 24, { exclude });
+    assert.equal(again.length, 24);
+    for (const p of again) assert.ok(!exclude.has(p.prompt), p.prompt);
+  });
+
   it('reads kinds from free text and ignores snow-capped mountains', () => {
     assert.deepEqual(kindsMentioned('cows on snow under a night sky'), { ground: 'snow' as GroundKind, sky: 'night' as SkyKind });
     assert.deepEqual(kindsMentioned('a horse in a yellow field at sunset'), { ground: 'field', sky: 'sunset' });

@@ -219,17 +219,21 @@ export const HELD_OUT_SKIES: readonly SkyKind[] = ['blue', 'sunset', 'night'];
  * `n` prompts built from the scene grammar for a model quality check, e.g. "two cows on snow under a
  * night sky", each with the ground and sky kinds it names. Ground kinds (grass, snow, field, sand) and
  * skies (blue, sunset, night) cycle through all twelve combinations in shuffled blocks, so any n that
- * is a multiple of 12 is balanced. Drawn from their own seed, independent of any dataset's scenes.
+ * is a multiple of 12 is balanced. Drawn from their own seed, independent of any dataset's scenes;
+ * pass the training captions as `exclude` to keep prompts that appear there verbatim out.
  */
-export function heldOutPrompts(seed: number, n: number): HeldOutPrompt[] {
+export function heldOutPrompts(seed: number, n: number, opts: { exclude?: ReadonlySet<string> } = {}): HeldOutPrompt[] {
   const rng = new Rng(seed ^ 0x68e1d0);
   const combos: [GroundKind, SkyKind][] = [];
   for (const g of GROUND_KINDS) for (const s of HELD_OUT_SKIES) combos.push([g, s]);
   const out: HeldOutPrompt[] = [];
   let block: [GroundKind, SkyKind][] = [];
+  const seen = new Set<string>();
+  let draws = 0;
   while (out.length < n) {
+    if (++draws > 200 * (n + 12)) throw new RangeError(`cannot draw ${n} distinct held-out prompts from the grammar`);
     if (block.length === 0) block = rng.shuffled(combos);
-    const [ground, sky] = block.pop()!;
+    const [ground, sky] = block[block.length - 1];
     const groups: AnimalGroup[] = [];
     if (rng.chance(0.85)) {
       const species = rng.pick(SPECIES);
@@ -243,7 +247,11 @@ export function heldOutPrompts(seed: number, n: number): HeldOutPrompt[] {
       lake: rng.chance(0.15),
     };
     const style = rng.weighted([['full', 0.5], ['count', 0.2], ['colour', 0.15], ['bare', 0.15]] as const);
-    out.push({ prompt: composeCaption(spec, rng, style), sky, ground });
+    const prompt = composeCaption(spec, rng, style);
+    if (opts.exclude?.has(prompt) || seen.has(prompt)) continue; // draw another prompt for the same combination
+    seen.add(prompt);
+    block.pop();
+    out.push({ prompt, sky, ground });
   }
   return out;
 }
