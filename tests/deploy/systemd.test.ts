@@ -15,11 +15,14 @@ const unit = parseUnit(readRepoFile(UNIT));
 const service = unit.get('Service') ?? new Map<string, string[]>();
 const one = (key: string): string | undefined => service.get(key)?.at(-1);
 
-test('cvae-bot.service: npm start in the checkout, .env as EnvironmentFile, dedicated user', () => {
+test('cvae-bot.service: npm start\'s entry in the checkout, .env as EnvironmentFile, dedicated user', () => {
   assert.ok(unit.has('Unit') && unit.has('Install'));
-  assert.match(one('ExecStart') ?? '', /^(\/usr\/bin\/env |\/usr\/(local\/)?bin\/)?npm start$/);
   const pkg = JSON.parse(readRepoFile('package.json')) as { scripts: Record<string, string> };
-  assert.ok(pkg.scripts.start, 'package.json has the start script the unit runs');
+  const entry = /^(?:tsx|node\s+--import[=\s]tsx)\s+(\S+)$/.exec(pkg.scripts.start?.trim() ?? '')?.[1];
+  assert.ok(entry, `package.json "start" runs one file through tsx (got "${pkg.scripts.start}")`);
+  const exec = one('ExecStart') ?? '';
+  const direct = new RegExp(`^(/usr/bin/env |/usr/(local/)?bin/)node --import tsx ${entry.replace(/[.]/g, '\\.')}$`);
+  assert.ok(direct.test(exec) || /^(\/usr\/bin\/env |\/usr\/(local\/)?bin\/)?npm start$/.test(exec), `ExecStart runs ${entry} like npm start (got "${exec}")`);
   const workdir = one('WorkingDirectory') ?? '';
   assert.ok(path.isAbsolute(workdir), 'absolute WorkingDirectory');
   assert.equal(one('EnvironmentFile'), path.posix.join(workdir, '.env'), 'reads the checkout\'s .env');
@@ -31,6 +34,10 @@ test('cvae-bot.service: npm start in the checkout, .env as EnvironmentFile, dedi
 
 test('cvae-bot.service: SIGTERM with the same grace as compose, data dir the only writable place', () => {
   assert.equal(one('KillSignal'), 'SIGTERM');
+  if (/\bnode\b/.test(one('ExecStart') ?? '')) {
+    // Only the bot gets SIGTERM; it stops the training child itself (a second signal would make it quit unsaved).
+    assert.equal(one('KillMode'), 'mixed');
+  }
   const grace = durationSeconds(one('TimeoutStopSec') ?? '90');
   assert.ok(grace >= 60, 'TimeoutStopSec leaves time for a training checkpoint');
   const compose = parseDocument(readRepoFile('deploy/compose.yaml')).toJS() as { services: Record<string, { stop_grace_period?: string }> };
