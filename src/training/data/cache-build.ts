@@ -286,13 +286,25 @@ export async function buildDatasetCache(opts: BuildOptions): Promise<BuildReport
     let t = Date.now();
     let done = 0;
     opts.onProgress?.({ phase: 'images', done, total: candidates.length });
-    for (let b = 0; b < candidates.length; b += batchSize) {
-      if (opts.signal?.aborted) throw new UserError('Build stopped.');
-      const batch = candidates.slice(b, b + batchSize);
+    // sharp decodes on libuv threads while CLIP preprocessing runs on the main thread, so the next batch is
+    // decoded while the current one is embedded (two batches of prepared images in memory at most).
+    const prepareBatch = async (start: number) => {
+      const batch = candidates.slice(start, start + batchSize);
       const prepared: Awaited<ReturnType<typeof prepareCandidate>>[] = new Array(batch.length);
       await runPool(batch, decodeConcurrency, async (c, i) => {
         prepared[i] = await prepareCandidate(c, imagesDir, resolution, minSide);
       });
+      return { batch, prepared };
+    };
+    let nextBatch: ReturnType<typeof prepareBatch> | null = prepareBatch(0);
+    for (let b = 0; nextBatch; b += batchSize) {
+      if (opts.signal?.aborted) {
+        await nextBatch.catch(() => undefined);
+        throw new UserError('Build stopped.');
+      }
+      const { batch, prepared } = await nextBatch;
+      nextBatch = b + batchSize < candidates.length ? prepareBatch(b + batchSize) : null;
+      nextBatch?.catch(() => undefined); // surfaced when awaited
       const okIdx: number[] = [];
       prepared.forEach((p, i) => ('image' in p ? okIdx.push(i) : issues.push(p.issue)));
       let embeddings: (Float32Array | null)[] = [];
