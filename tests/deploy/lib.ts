@@ -66,6 +66,8 @@ export function healthcheckCommand(ins: Instruction): string[] | null {
 
 interface IgnoreRule {
   negate: boolean;
+  /** The pattern as written, without `!` and leading `/`. */
+  pattern: string;
   re: RegExp;
 }
 
@@ -109,7 +111,8 @@ export function parseDockerignore(text: string): IgnoreRule[] {
     .filter((l) => l !== '' && !l.startsWith('#'))
     .map((l) => {
       const negate = l.startsWith('!');
-      return { negate, re: patternToRegExp(negate ? l.slice(1).trim() : l) };
+      const pattern = (negate ? l.slice(1).trim() : l).replace(/^\/+/, '');
+      return { negate, pattern, re: patternToRegExp(pattern) };
     });
 }
 
@@ -239,4 +242,30 @@ export function durationSeconds(v: string | number): number {
     rest = rest.slice(m[0].length).trim();
   }
   return total;
+}
+
+/**
+ * Copies what `docker build` would send as context (the repository minus .dockerignore) into `dest`, the way
+ * `COPY . .` lays it out in the image. Skips `.git` and `node_modules` without looking inside (both ignored).
+ */
+export function copyBuildContext(dest: string): string[] {
+  const rules = parseDockerignore(readRepoFile('.dockerignore'));
+  const copied: string[] = [];
+  const walk = (rel: string): void => {
+    for (const e of fs.readdirSync(path.join(repoRoot, rel), { withFileTypes: true })) {
+      const child = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) {
+        if (e.name === '.git' || e.name === 'node_modules') continue;
+        // An ignored folder is entered only when an exception (`!pattern`) may re-include something below it.
+        if (isDockerIgnored(rules, child) && !rules.some((r) => r.negate && r.pattern.startsWith(`${child}/`))) continue;
+        walk(child);
+      } else if (e.isFile() && !isDockerIgnored(rules, child)) {
+        fs.mkdirSync(path.join(dest, rel), { recursive: true });
+        fs.copyFileSync(path.join(repoRoot, child), path.join(dest, child));
+        copied.push(child);
+      }
+    }
+  };
+  walk('');
+  return copied;
 }
