@@ -174,6 +174,17 @@ test('memory stays bounded: reads are per batch at offsets, at most two batches 
   mock.restoreAll();
 });
 
+test('sample captions: first caption of the first val images with their text embeddings', async () => {
+  const src = await openDatasetCache(dir, { conditioning: 'image' });
+  const samples = await src.sampleCaptions(3);
+  // val rows 0, 5, 10; caption offsets: row r has 1 + (r % 3) captions.
+  const offsets = [0, 5, 10].map((r) => src.entries('val').find((e) => Number(e.id) === 1000 + r)!.captionOffset);
+  assert.deepEqual(samples.map((s) => s.label), ['caption 0 of 0', 'caption 0 of 5', 'caption 0 of 10']);
+  assert.deepEqual(samples.map((s) => s.embedding[0]), offsets.map((o) => 10000 + o));
+  assert.equal(samples[0].embedding.length, DIM);
+  assert.equal((await src.sampleCaptions(2, 'train'))[0].label, 'caption 0 of 1');
+});
+
 test('a damaged or missing cache gives a UserError that says to rebuild', async () => {
   const broken = path.join(tmp, 'broken');
   await writeHandmadeCache(broken, { images: 5, resolution: RES, dim: DIM });

@@ -75,6 +75,13 @@ test('dataset coco selects, copies and downloads; dataset build and info read th
     const saved = JSON.parse(await fs.readFile(path.join(out, 'download-report.json'), 'utf8'));
     assert.equal(saved.failed[0].url, `${base}/3.jpg`);
 
+    // A second run resumes: what is there is kept, only the missing image is asked for again.
+    requests.length = 0;
+    const again = await cli(['dataset', 'coco', '--captions', captions, '--download', '--out', out, '--no-progress', '--json', '--keywords', 'sheep,cow,horse']);
+    assert.equal(again.code, 0);
+    assert.deepEqual(JSON.parse(again.out).images, { present: 2, copied: 0, downloaded: 0, missing: [3] });
+    assert.deepEqual(requests, ['/3.jpg']);
+
     const cache = path.join(tmp, 'cache');
     const build = await cli(['dataset', 'build', '--source', out, '--res', '16', '--clip-model', TINY_CLIP, '--out', cache, '--no-progress']);
     assert.equal(build.code, 0);

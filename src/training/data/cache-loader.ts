@@ -31,6 +31,11 @@ export interface DatasetCache extends BatchSource {
   readonly manifest: CacheManifest;
   /** Index entries (row order) of a split. */
   entries(split: Split): readonly CacheIndexEntry[];
+  /**
+   * The first caption of the first `count` images of a split (default val, else train when val is empty), with its
+   * text embedding: labelled conditioning vectors for sample grids during training.
+   */
+  sampleCaptions(count: number, split?: Split): Promise<{ label: string; embedding: Float32Array }[]>;
 }
 
 /** A 32-bit seed from any parts (sha256), so (seed, epoch, split) streams are independent. */
@@ -211,6 +216,22 @@ export async function openDatasetCache(dir: string, options: OpenCacheOptions): 
     }
   }
 
+  async function sampleCaptions(count: number, split?: Split) {
+    const from: Split = split ?? (rowsOf.val.length > 0 ? 'val' : 'train');
+    const rows = rowsOf[from].slice(0, Math.max(0, Math.floor(count)));
+    if (rows.length === 0) return [];
+    const captions = (await readJsonFile(path.join(root, CACHE_FILES.captions), 'The dataset captions')) as string[];
+    const capRows = rows.map((r) => index[r].captionOffset);
+    const emb = new Float32Array(rows.length * dim);
+    const fh = await fsp.open(path.join(root, CACHE_FILES.textEmbeddings), 'r');
+    try {
+      await Promise.all(capRows.map((c, i) => readFully(fh, new Uint8Array(emb.buffer), i * embBytes, embBytes, c * embBytes)));
+    } finally {
+      await fh.close();
+    }
+    return capRows.map((c, i) => ({ label: String(captions[c] ?? ''), embedding: emb.slice(i * dim, (i + 1) * dim) }));
+  }
+
   return {
     dir: root,
     conditioning,
@@ -221,6 +242,7 @@ export async function openDatasetCache(dir: string, options: OpenCacheOptions): 
     clipModel: manifest.clipModel,
     size: (split: Split) => rowsOf[split].length,
     entries: (split: Split) => rowsOf[split].map((r) => index[r]),
+    sampleCaptions,
     batches,
   };
 }
