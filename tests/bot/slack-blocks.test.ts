@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import type { ImagineReply } from '../../src/bot/core/types.js';
 import {
   IMAGE_ACTION_PATTERN, REROLL_ACTION, VARIATIONS_ACTION, escapeMrkdwn, generationActionBlocks, generationComment,
-  gridRefOfBlockId, parseImageActionValue,
+  IMAGINE_ACTIONS_BLOCK, parseImageActionValue,
 } from '../../src/bot/slack/blocks.js';
 
 function reply(images: number): ImagineReply {
@@ -22,7 +22,7 @@ interface ButtonLike { type: string; action_id: string; value: string }
 
 describe('slack Block Kit builders', () => {
   it('builds Reroll, Variations and one button per image', () => {
-    const blocks = generationActionBlocks(reply(3), 'C1:1700000001.000101');
+    const blocks = generationActionBlocks(reply(3));
     const actions = blocks.find((b) => b.type === 'actions') as { block_id: string; elements: ButtonLike[] } | undefined;
     assert.ok(actions, 'an actions block');
     const ids = actions.elements.map((e) => e.action_id);
@@ -32,15 +32,13 @@ describe('slack Block Kit builders', () => {
     assert.deepEqual(parseImageActionValue(actions.elements[4].value), { generationId: 'g-123', index: 2 });
     assert.ok(ids.slice(2).every((id) => IMAGE_ACTION_PATTERN.test(id)));
     assert.ok(!IMAGE_ACTION_PATTERN.test(REROLL_ACTION));
-    assert.equal(gridRefOfBlockId(actions.block_id), 'C1:1700000001.000101');
-    assert.ok(actions.block_id.length <= 255);
+    assert.equal(actions.block_id, IMAGINE_ACTIONS_BLOCK);
   });
 
-  it('has no per-image buttons for a single image, and no grid ref when unknown', () => {
+  it('has no per-image buttons for a single image', () => {
     const blocks = generationActionBlocks(reply(1));
     const actions = blocks.find((b) => b.type === 'actions') as { block_id: string; elements: ButtonLike[] };
     assert.deepEqual(actions.elements.map((e) => e.action_id), [REROLL_ACTION, VARIATIONS_ACTION]);
-    assert.equal(gridRefOfBlockId(actions.block_id), undefined);
   });
 
   it('escapes mrkdwn control characters in what users typed', () => {

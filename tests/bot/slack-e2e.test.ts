@@ -148,7 +148,6 @@ describe('slack adapter end to end', () => {
     assert.equal(row.channelId, CHANNEL);
     assert.deepEqual(row.seeds, [7, 8]);
     assert.equal(row.messageRef, `${CHANNEL}:${share.ts}`, 'reactions attach to the file share message');
-    assert.equal(actions.block_id, `imagine_actions|${CHANNEL}:${share.ts}`);
     assert.equal(fake.responses.filter((r) => r.id === responseUrl.split('/').pop()).length, 0, 'no error response');
     first = { generationId, share };
   });
@@ -195,10 +194,10 @@ describe('slack adapter end to end', () => {
   });
 
   it('a per-image button posts that image in the thread; reactions on it count for that image', async () => {
-    const buttons = fake.messages.find((m) => m.blocks?.some((b) => (b as { block_id?: string }).block_id === `imagine_actions|${CHANNEL}:${first.share.ts}`))!;
+    const buttons = fake.messages.find((m) => m.blocks?.some((b) => (b as { elements?: { value?: string }[] }).elements?.some((e) => e.value === first.generationId)))!;
     const filesBefore = fake.files.size;
     const res = await sendBlockAction(url, SECRET, {
-      actionId: 'imagine_image_1', value: `${first.generationId}:1`, blockId: `imagine_actions|${CHANNEL}:${first.share.ts}`,
+      actionId: 'imagine_image_1', value: `${first.generationId}:1`,
       messageTs: buttons.ts, userId: 'U123', responseUrl: fake.responseUrl(),
     });
     assert.equal(res.status, 200);
@@ -207,9 +206,9 @@ describe('slack adapter end to end', () => {
     const file = fake.files.get(single.files![0])!;
     assert.deepEqual(file.bytes!.subarray(0, 8), PNG_MAGIC);
     assert.match(single.text!, /seed 8/);
-    // Wait until the adapter has looked up the share ts of the single image, then react on it.
-    await fake.waitFor(() => file.infoCalls >= 2, 5000, 'the single image share lookup');
-    await new Promise((r) => setTimeout(r, 50));
+    // Wait until the adapter has attached the single image's share message, then react on it.
+    await fake.waitFor(() => store.generations.byMessage('slack', `${CHANNEL}:${single.ts}`), 5000, 'the single image attached');
+    assert.deepEqual(store.generations.byMessage('slack', `${CHANNEL}:${single.ts}`)!.imageIndex, 1);
     const before = store.feedback.list().length;
     await sendReactionEvent(url, SECRET, { type: 'reaction_added', userId: 'U900', reaction: '-1', channelId: CHANNEL, ts: single.ts });
     const fb = await fake.waitFor(() => store.feedback.list().slice(before)[0], 5000, 'the reaction on the single image');

@@ -12,7 +12,6 @@ import { cvaeTrainCommand, type TrainCommandArgs } from '../../src/bot/slack/lis
 import { cvaeModelCommand, type ModelCommandArgs } from '../../src/bot/slack/listeners/commands/cvae-model.js';
 import { reactionListener, type ReactionArgs } from '../../src/bot/slack/listeners/events/reactions.js';
 import { SlackTrainingSink } from '../../src/bot/slack/progress-sink.js';
-import { SingleImageRefs } from '../../src/bot/slack/single-image-refs.js';
 import { slackConfigFrom } from '../../src/bot/slack/config.js';
 import { startSlack } from '../../src/bot/slack/index.js';
 import { findShareTs } from '../../src/bot/slack/publish.js';
@@ -176,7 +175,7 @@ describe('slack reaction handler', () => {
 
   it('forwards added and removed reactions with messageRef channel:ts', async () => {
     const core = fakeCore();
-    const handle = reactionListener(core, new SingleImageRefs());
+    const handle = reactionListener(core);
     await handle(event('reaction_added', '1.1'));
     await handle(event('reaction_removed', '1.1'));
     await handle(event('reaction_added', '1.1', 'file'));
@@ -184,14 +183,6 @@ describe('slack reaction handler', () => {
       { platform: 'slack', messageRef: 'C1:1.1', userId: 'U7', reaction: '+1', added: true },
       { platform: 'slack', messageRef: 'C1:1.1', userId: 'U7', reaction: '+1', added: false },
     ]);
-  });
-
-  it('maps a single-image post to its grid and image index', async () => {
-    const core = fakeCore();
-    const singles = new SingleImageRefs();
-    singles.remember('C1:2.2', { gridMessageRef: 'C1:1.1', imageIndex: 3 });
-    await reactionListener(core, singles)(event('reaction_added', '2.2'));
-    assert.deepEqual(core.seen[0].args, { platform: 'slack', messageRef: 'C1:1.1', userId: 'U7', reaction: '+1', added: true, imageIndex: 3 });
   });
 });
 

@@ -12,11 +12,14 @@
  *   `sharesVisibleAfter`-th `files.info` call on.
  * - `files.info`, `chat.postMessage`, `chat.update`, `chat.postEphemeral`
  * - `POST /respond/<id>`: the `response_url` of slash commands and actions
+ * - Socket Mode: `apps.connections.open` (app token) → a WebSocket on this server that says `hello`;
+ *   `socketSend` pushes an envelope (slash command, interactivity, event) and resolves with the app's ack.
  * Every request is recorded in `calls` (method, parsed params, headers) for assertions.
  */
 import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
 
 /** One recorded request to the fake. */
 export interface FakeSlackCall {
@@ -70,6 +73,14 @@ export interface FakeSlackOptions {
   sharesVisibleAfter?: number;
   /** Channels the bot is not a member of: uploads and posts there fail with `not_in_channel`. */
   notInChannels?: string[];
+  /** App-level token for Socket Mode (`apps.connections.open`). Default `xapp-test`. */
+  appToken?: string;
+}
+
+/** What a Socket Mode app answered to an envelope: `{ envelope_id, payload }`. */
+export interface SocketAck {
+  envelope_id: string;
+  payload?: Record<string, unknown>;
 }
 
 export interface FakeSlack {
@@ -83,6 +94,14 @@ export interface FakeSlack {
   files: Map<string, FakeSlackFile>;
   messages: FakeSlackMessage[];
   responses: FakeSlackResponse[];
+  appToken: string;
+  /** Socket Mode: resolves once an app is connected (after `hello`). */
+  socketConnected(): Promise<void>;
+  /**
+   * Socket Mode: send an envelope (`type`: `slash_commands`, `interactive` or `events_api`) to the connected app
+   * and resolve with its ack.
+   */
+  socketSend(type: 'slash_commands' | 'interactive' | 'events_api', payload: Record<string, unknown>): Promise<SocketAck>;
   /** A fresh response_url on this fake. */
   responseUrl(): string;
   /** Calls of one Web API method. */
@@ -128,6 +147,11 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
   const botUserId = opts.botUserId ?? 'UBOT';
   const sharesVisibleAfter = opts.sharesVisibleAfter ?? 2;
   const notInChannels = new Set(opts.notInChannels ?? []);
+  const appToken = opts.appToken ?? 'xapp-test';
+  let socket: WebSocket | undefined;
+  let socketReady: () => void = () => undefined;
+  const connected = new Promise<void>((resolve) => { socketReady = resolve; });
+  const pendingAcks = new Map<string, (ack: SocketAck) => void>();
   const calls: FakeSlackCall[] = [];
   const files = new Map<string, FakeSlackFile>();
   const messages: FakeSlackMessage[] = [];
@@ -146,6 +170,8 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
 
   function method(name: string, params: Record<string, unknown>): Record<string, unknown> {
     switch (name) {
+      case 'apps.connections.open':
+        return { ok: true, url: `${origin.replace(/^http/, 'ws')}/socket` };
       case 'auth.test':
         return { ok: true, url: 'https://fake.slack.test/', team: 'Fake Team', user: 'cvae-bot', team_id: teamId, user_id: botUserId, bot_id: 'BFAKE', is_enterprise_install: false };
       case 'files.getUploadURLExternal': {
@@ -233,7 +259,8 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
       if (url.pathname.startsWith('/api/')) {
         const name = url.pathname.slice('/api/'.length);
         calls.push({ method: name, params, authorization: req.headers.authorization });
-        send(200, authorised(req, params) ? method(name, params) : { ok: false, error: 'invalid_auth' });
+        const ok = name === 'apps.connections.open' ? req.headers.authorization === `Bearer ${appToken}` : authorised(req, params);
+        send(200, ok ? method(name, params) : { ok: false, error: 'invalid_auth' });
       } else if (url.pathname.startsWith('/upload/') && req.method === 'POST') {
         const id = url.pathname.slice('/upload/'.length);
         calls.push({ method: 'upload', params: { id, ...params }, authorization: req.headers.authorization });
@@ -258,6 +285,19 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
       res.end(String(err));
     });
   });
+  const sockets = new WebSocketServer({ server, path: '/socket' });
+  sockets.on('connection', (ws) => {
+    socket = ws;
+    ws.on('message', (data) => {
+      const ack = JSON.parse(String(data)) as SocketAck;
+      calls.push({ method: 'socket_ack', params: ack as unknown as Record<string, unknown> });
+      pendingAcks.get(ack.envelope_id)?.(ack);
+      pendingAcks.delete(ack.envelope_id);
+      notify();
+    });
+    ws.send(JSON.stringify({ type: 'hello', num_connections: 1, debug_info: { host: 'fake' }, connection_info: { app_id: 'A0FAKE' } }));
+    socketReady();
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   let responseSeq = 0;
@@ -272,6 +312,15 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
     files,
     messages,
     responses,
+    appToken,
+    socketConnected: () => connected,
+    socketSend(type, payload) {
+      if (!socket) return Promise.reject(new Error('fake Slack: no Socket Mode app connected'));
+      const envelopeId = crypto.randomUUID();
+      const acked = new Promise<SocketAck>((resolve) => pendingAcks.set(envelopeId, resolve));
+      socket.send(JSON.stringify({ envelope_id: envelopeId, type, payload, accepts_response_payload: type !== 'events_api', retry_attempt: 0, retry_reason: '' }));
+      return acked;
+    },
     responseUrl: () => `${origin}/respond/${++responseSeq}`,
     callsOf: (name) => calls.filter((c) => c.method === name),
     waitFor<T>(pred: () => T | undefined | false | null, timeoutMs = 20_000, what = 'condition'): Promise<T> {
@@ -305,6 +354,8 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
       });
     },
     close: () => new Promise<void>((resolve) => {
+      for (const client of sockets.clients) client.terminate();
+      sockets.close();
       server.closeAllConnections();
       server.close(() => resolve());
     }),
@@ -357,9 +408,9 @@ export interface SlashCommandFields {
   responseUrl: string;
 }
 
-/** Send a signed slash command (form-urlencoded, as Slack does). */
-export function sendSlashCommand(url: string, secret: string, f: SlashCommandFields, opts?: SignedPostOptions): Promise<SignedPostResult> {
-  const body = new URLSearchParams({
+/** The fields Slack sends for a slash command. */
+export function slashCommandPayload(f: SlashCommandFields): Record<string, string> {
+  return {
     token: 'verification-token-unused',
     team_id: f.teamId ?? 'T0FAKE',
     team_domain: 'fake',
@@ -373,7 +424,12 @@ export function sendSlashCommand(url: string, secret: string, f: SlashCommandFie
     is_enterprise_install: 'false',
     response_url: f.responseUrl,
     trigger_id: `${Date.now()}.trigger`,
-  }).toString();
+  };
+}
+
+/** Send a signed slash command (form-urlencoded, as Slack does). */
+export function sendSlashCommand(url: string, secret: string, f: SlashCommandFields, opts?: SignedPostOptions): Promise<SignedPostResult> {
+  const body = new URLSearchParams(slashCommandPayload(f)).toString();
   return signedPost(url, body, 'application/x-www-form-urlencoded', secret, opts);
 }
 
@@ -388,11 +444,11 @@ export interface BlockActionFields {
   responseUrl: string;
 }
 
-/** Send a signed `block_actions` interactivity payload (a button click). */
-export function sendBlockAction(url: string, secret: string, f: BlockActionFields, opts?: SignedPostOptions): Promise<SignedPostResult> {
+/** The `block_actions` payload of a button click. */
+export function blockActionPayload(f: BlockActionFields): Record<string, unknown> {
   const teamId = f.teamId ?? 'T0FAKE';
   const channelId = f.channelId ?? 'C0GENERAL';
-  const payload = {
+  return {
     type: 'block_actions',
     team: { id: teamId, domain: 'fake' },
     user: { id: f.userId ?? 'U123', username: 'someone', team_id: teamId },
@@ -405,7 +461,11 @@ export function sendBlockAction(url: string, secret: string, f: BlockActionField
     response_url: f.responseUrl,
     actions: [{ type: 'button', action_id: f.actionId, block_id: f.blockId ?? 'imagine_actions', value: f.value, action_ts: `${Date.now() / 1000}` }],
   };
-  const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+}
+
+/** Send a signed `block_actions` interactivity payload (a button click). */
+export function sendBlockAction(url: string, secret: string, f: BlockActionFields, opts?: SignedPostOptions): Promise<SignedPostResult> {
+  const body = new URLSearchParams({ payload: JSON.stringify(blockActionPayload(f)) }).toString();
   return signedPost(url, body, 'application/x-www-form-urlencoded', secret, opts);
 }
 
@@ -418,10 +478,10 @@ export interface ReactionEventFields {
   teamId?: string;
 }
 
-/** Send a signed Events API callback for a reaction. */
-export function sendReactionEvent(url: string, secret: string, f: ReactionEventFields, opts?: SignedPostOptions): Promise<SignedPostResult> {
+/** The Events API callback of a reaction. */
+export function reactionEventPayload(f: ReactionEventFields): Record<string, unknown> {
   const now = Date.now() / 1000;
-  const body = JSON.stringify({
+  return {
     token: 'verification-token-unused',
     team_id: f.teamId ?? 'T0FAKE',
     api_app_id: 'A0FAKE',
@@ -430,6 +490,10 @@ export function sendReactionEvent(url: string, secret: string, f: ReactionEventF
     event_id: `Ev${crypto.randomBytes(6).toString('hex')}`,
     event_time: Math.floor(now),
     authorizations: [{ team_id: f.teamId ?? 'T0FAKE', user_id: 'UBOT', is_bot: true }],
-  });
-  return signedPost(url, body, 'application/json', secret, opts);
+  };
+}
+
+/** Send a signed Events API callback for a reaction. */
+export function sendReactionEvent(url: string, secret: string, f: ReactionEventFields, opts?: SignedPostOptions): Promise<SignedPostResult> {
+  return signedPost(url, JSON.stringify(reactionEventPayload(f)), 'application/json', secret, opts);
 }

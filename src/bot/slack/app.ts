@@ -7,7 +7,6 @@ import { SLACK_EVENTS_PATH, type SlackConfig } from './config.js';
 import * as actions from './listeners/actions/index.js';
 import * as commands from './listeners/commands/index.js';
 import * as events from './listeners/events/index.js';
-import { SingleImageRefs } from './single-image-refs.js';
 
 const log = childLogger('slack');
 
@@ -35,10 +34,9 @@ export function createSlackApp(core: BotCore, config: SlackConfig): App {
     clientOptions,
     deferInitialization: true,
   });
-  const singles = new SingleImageRefs();
   commands.register(app, core, config.shareLookup);
-  actions.register(app, core, singles, config.shareLookup);
-  events.register(app, core, singles);
+  actions.register(app, core, config.shareLookup);
+  events.register(app, core);
   app.error(async (err) => {
     log.error({ err }, `unhandled error in a Slack listener (users saw: "${GENERIC_APOLOGY}" or nothing)`);
   });

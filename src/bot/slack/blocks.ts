@@ -17,10 +17,7 @@ export const VARIATIONS_ACTION = 'imagine_variations';
 export const IMAGE_ACTION_PREFIX = 'imagine_image_';
 /** Matches every per-image button's action_id. */
 export const IMAGE_ACTION_PATTERN = /^imagine_image_\d+$/;
-/**
- * block_id prefix of the actions block under a generation: `imagine_actions|<grid messageRef>` when the grid's
- * message is known, so a per-image post can tie reactions on it back to the grid (which the core knows).
- */
+/** block_id of the actions block under a generation. */
 export const IMAGINE_ACTIONS_BLOCK = 'imagine_actions';
 
 /** Escape the three characters Slack's mrkdwn treats as control characters (`&`, `<`, `>`). */
@@ -52,7 +49,7 @@ function button(actionId: string, text: string, value: string, style?: 'primary'
  * Reroll (new seeds), Variations (same seed neighbourhood) and, when there are several images, one button
  * per image to post it alone at full display size.
  */
-export function generationActionBlocks(reply: ImagineReply, gridMessageRef?: string): KnownBlock[] {
+export function generationActionBlocks(reply: ImagineReply): KnownBlock[] {
   const elements: Button[] = [
     button(REROLL_ACTION, '🎲 Reroll', reply.generationId, 'primary'),
     button(VARIATIONS_ACTION, '🔀 Variations', reply.generationId),
@@ -64,8 +61,7 @@ export function generationActionBlocks(reply: ImagineReply, gridMessageRef?: str
     type: 'section',
     text: { type: 'mrkdwn', text: `Seeds ${reply.seeds.join(', ')} · model \`${escapeMrkdwn(reply.model)}\` · react to tell me what you think` },
   };
-  const blockId = gridMessageRef ? `${IMAGINE_ACTIONS_BLOCK}|${gridMessageRef}` : IMAGINE_ACTIONS_BLOCK;
-  const actions: ActionsBlock = { type: 'actions', block_id: blockId, elements };
+  const actions: ActionsBlock = { type: 'actions', block_id: IMAGINE_ACTIONS_BLOCK, elements };
   return [section, actions];
 }
 
@@ -79,12 +75,6 @@ export function parseImageActionValue(value: string): { generationId: string; in
   const m = /^(.+):(\d+)$/.exec(value);
   if (!m) return null;
   return { generationId: m[1], index: Number(m[2]) };
-}
-
-/** The grid messageRef carried in an actions block's block_id, if any. */
-export function gridRefOfBlockId(blockId: string | undefined): string | undefined {
-  if (!blockId?.startsWith(`${IMAGINE_ACTIONS_BLOCK}|`)) return undefined;
-  return blockId.slice(IMAGINE_ACTIONS_BLOCK.length + 1) || undefined;
 }
 
 /** An ephemeral response body (only the user who asked sees it). */

@@ -110,12 +110,11 @@ export async function publishGeneration(
       threadTs: opts.threadTs,
     });
     const messageTs = await findShareTs(client, fileId, channel, opts);
-    const gridRef = messageTs ? slackMessageRef(channel, messageTs) : undefined;
-    if (gridRef) core.attachMessage(reply.generationId, gridRef);
+    if (messageTs) core.attachMessage(reply.generationId, slackMessageRef(channel, messageTs));
     const posted = await client.chat.postMessage({
       channel,
       text: generationActionText(reply),
-      blocks: generationActionBlocks(reply, gridRef),
+      blocks: generationActionBlocks(reply),
       ...(opts.threadTs ? { thread_ts: opts.threadTs } : {}),
     });
     log.info({ generationId: reply.generationId, channel, fileId, messageTs }, 'generation posted');

@@ -3,10 +3,9 @@ import { childLogger } from '../../../../log.js';
 import { UserError } from '../../../../errors.js';
 import type { BotCore } from '../../../core/types.js';
 import { slackActor, slackMessageRef } from '../../actor.js';
-import { escapeMrkdwn, gridRefOfBlockId, parseImageActionValue } from '../../blocks.js';
+import { escapeMrkdwn, parseImageActionValue } from '../../blocks.js';
 import { explainSlackError, findShareTs, publishGeneration, uploadPng, type ShareLookupOptions } from '../../publish.js';
 import { respondWithError } from '../../respond-error.js';
-import type { SingleImageRefs } from '../../single-image-refs.js';
 
 const log = childLogger('slack-buttons');
 
@@ -39,10 +38,10 @@ export function regenerateButton(core: BotCore, kind: 'reroll' | 'variations', o
 }
 
 /**
- * One image of a grid alone at full display size, posted in the thread of the buttons message. Reactions on
- * that post are recorded against the generation with the image's index (see SingleImageRefs).
+ * One image of a grid alone at full display size, posted in the thread of the buttons message. The post is
+ * attached to the generation with the image's index, so reactions on it count for that image.
  */
-export function singleImageButton(core: BotCore, singles: SingleImageRefs, opts: ShareLookupOptions = {}) {
+export function singleImageButton(core: BotCore, opts: ShareLookupOptions = {}) {
   return async function handleSingleImage({ ack, body, action, respond, client }: ButtonArgs): Promise<void> {
     await ack();
     try {
@@ -60,11 +59,8 @@ export function singleImageButton(core: BotCore, singles: SingleImageRefs, opts:
         altText: text.slice(0, 1000),
         threadTs,
       }).catch((err: unknown) => { throw explainSlackError(err); });
-      const gridMessageRef = gridRefOfBlockId(action.block_id);
-      if (gridMessageRef) {
-        const ts = await findShareTs(client, fileId, channel, opts);
-        if (ts) singles.remember(slackMessageRef(channel, ts), { gridMessageRef, imageIndex: target.index });
-      }
+      const ts = await findShareTs(client, fileId, channel, opts);
+      if (ts) core.attachMessage(target.generationId, slackMessageRef(channel, ts), target.index);
       log.info({ generationId: target.generationId, index: target.index, channel, fileId }, 'single image posted');
     } catch (err) {
       await respondWithError(respond, err, log, 'single image');
