@@ -39,6 +39,7 @@ test('every kind of bad input is skipped or converted, counted and listed; the r
       { id: 8, file: 'nocaption.jpg', bytes: await rgbJpeg(40, 40, 8), captions: [] },
       { id: 1, file: 'dup.png', bytes: await rgbPng(40, 40, 9), captions: [] },
       { id: 10, file: 'missing.jpg', bytes: null, captions: ['a missing mountain'] },
+      { id: 11, file: '../annotations/captions_test.json', bytes: null, captions: ['escaping hill'] },
     ],
     {},
   );
@@ -72,13 +73,13 @@ test('every kind of bad input is skipped or converted, counted and listed; the r
     'too-small': [5],
     corrupt: [6],
     unreadable: [7],
-    'missing-file': [10],
+    'missing-file': [10, 11],
   });
   assert.deepEqual(report.counts.skipped, {
-    'duplicate-id': 2, 'orphan-caption': 1, 'empty-caption': 1, 'no-caption': 1, 'too-small': 1, corrupt: 1, unreadable: 1, 'missing-file': 1,
+    'duplicate-id': 2, 'orphan-caption': 1, 'empty-caption': 1, 'no-caption': 1, 'too-small': 1, corrupt: 1, unreadable: 1, 'missing-file': 2,
   });
   assert.deepEqual(report.converted.map((c) => [c.id, c.conversions]), [[2, ['grayscale']], [3, ['cmyk']], [4, ['alpha']]]);
-  assert.equal(report.counts.imagesListed, 11);
+  assert.equal(report.counts.imagesListed, 12);
   assert.equal(report.counts.imagesKept, 4);
   assert.equal(report.counts.captionsKept, 5);
   assert.equal(report.counts.train + report.counts.val, 4);

@@ -232,7 +232,10 @@ async function prepareCandidate(
   resolution: number,
   minSide: number,
 ): Promise<{ image: PreparedImage } | { issue: BuildIssue }> {
-  const file = path.join(imagesDir, c.file);
+  const file = path.resolve(imagesDir, c.file);
+  if (path.relative(path.resolve(imagesDir), file).startsWith('..')) {
+    return { issue: { kind: 'missing-file', id: c.id, file: c.file, detail: 'file_name points outside the image folder' } };
+  }
   let bytes: Buffer;
   try {
     bytes = await fs.readFile(file);
