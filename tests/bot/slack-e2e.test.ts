@@ -99,7 +99,8 @@ describe('slack adapter end to end', () => {
     }, 20_000, 'a generation to be posted');
   }
 
-  it('checked the token with auth.test at start', () => {
+  it('checked the token with auth.test at start, and reports itself listening', () => {
+    assert.deepEqual(slack.status(), { ok: true, mode: 'http' });
     assert.ok(fake.callsOf('auth.test').length >= 1);
     assert.equal(fake.callsOf('auth.test')[0].authorization, `Bearer ${fake.token}`);
   });

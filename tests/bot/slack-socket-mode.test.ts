@@ -50,6 +50,7 @@ describe('slack adapter in Socket Mode', () => {
 
   it('opens the connection with the app token and listens on no port', () => {
     assert.equal(slack.port, undefined);
+    assert.deepEqual(slack.status(), { ok: true, mode: 'socket' });
     assert.equal(fake.callsOf('apps.connections.open')[0].authorization, `Bearer ${fake.appToken}`);
   });
 

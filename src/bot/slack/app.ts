@@ -1,4 +1,4 @@
-import { App, HTTPReceiver, SocketModeReceiver, type Receiver } from '@slack/bolt';
+import { App, HTTPReceiver, SocketModeReceiver } from '@slack/bolt';
 import { childLogger } from '../../log.js';
 import { GENERIC_APOLOGY } from '../core/errors.js';
 import type { BotCore } from '../core/types.js';
@@ -10,12 +10,23 @@ import * as events from './listeners/events/index.js';
 
 const log = childLogger('slack');
 
+/** The Bolt app and the receiver it runs on. */
+export interface BuiltSlackApp {
+  app: App;
+  receiver: HTTPReceiver | SocketModeReceiver;
+}
+
 /**
  * Build the Bolt app with every listener registered: Socket Mode when `appToken` is set, else the HTTP
  * receiver (requests to `/slack/events`, signatures checked with the signing secret). Initialisation is
  * deferred: call `await app.init()` (it runs auth.test against the Web API) before `app.start()`.
  */
 export function createSlackApp(core: BotCore, config: SlackConfig): App {
+  return buildSlackApp(core, config).app;
+}
+
+/** {@link createSlackApp}, also giving the receiver (for connection state). */
+export function buildSlackApp(core: BotCore, config: SlackConfig): BuiltSlackApp {
   const logger = boltLogger();
   const clientOptions = {
     ...(config.apiUrl ? { slackApiUrl: config.apiUrl } : {}),
@@ -23,7 +34,7 @@ export function createSlackApp(core: BotCore, config: SlackConfig): App {
     // A request error would otherwise carry the axios error, whose config holds the bot token: keep it out of logs.
     attachOriginalToWebAPIRequestError: false,
   };
-  const receiver: Receiver = config.appToken
+  const receiver = config.appToken
     ? new SocketModeReceiver({ appToken: config.appToken, logger, installerOptions: { clientOptions } })
     : new HTTPReceiver({ signingSecret: config.signingSecret, endpoints: SLACK_EVENTS_PATH, logger, port: config.port ?? 3000 });
   const app = new App({
@@ -40,5 +51,5 @@ export function createSlackApp(core: BotCore, config: SlackConfig): App {
   app.error(async (err) => {
     log.error({ err }, `unhandled error in a Slack listener (users saw: "${GENERIC_APOLOGY}" or nothing)`);
   });
-  return app;
+  return { app, receiver };
 }

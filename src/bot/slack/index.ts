@@ -7,7 +7,8 @@ import type { App } from '@slack/bolt';
 import { UserError } from '../../errors.js';
 import { childLogger } from '../../log.js';
 import type { BotCore } from '../core/types.js';
-import { createSlackApp } from './app.js';
+import { SocketModeReceiver } from '@slack/bolt';
+import { buildSlackApp } from './app.js';
 import type { BotConfig } from '../../config/env.js';
 import { SLACK_EVENTS_PATH, slackConfigFrom, type SlackConfig } from './config.js';
 
@@ -24,6 +25,8 @@ export interface SlackHandle {
   port?: number;
   /** Full URL of the request endpoint on this host (HTTP mode), e.g. http://127.0.0.1:3000/slack/events. */
   url?: string;
+  /** For health checks: listening (HTTP) or connected (Socket Mode), with the reason when not. */
+  status(): { ok: boolean; mode: 'http' | 'socket'; reason?: string };
   stop(): Promise<void>;
 }
 
@@ -34,7 +37,7 @@ export interface SlackHandle {
  */
 export async function startSlack(core: BotCore, settings: SlackConfig | BotConfig): Promise<SlackHandle> {
   const config = 'SLACK_PORT' in settings ? slackConfigFrom(settings) : settings;
-  const app = createSlackApp(core, config);
+  const { app, receiver } = buildSlackApp(core, config);
   try {
     await app.init();
   } catch (err) {
@@ -45,10 +48,22 @@ export async function startSlack(core: BotCore, settings: SlackConfig | BotConfi
       { cause: err },
     );
   }
-  if (config.appToken) {
+  if (receiver instanceof SocketModeReceiver) {
+    let state = 'connecting';
+    for (const s of ['connecting', 'connected', 'reconnecting', 'disconnecting', 'disconnected']) {
+      receiver.client.on(s, () => {
+        state = s;
+        if (s !== 'connected') log.info({ state: s }, 'Slack Socket Mode connection');
+      });
+    }
     await app.start();
+    state = 'connected';
     log.info('Slack adapter connected with Socket Mode');
-    return { app, stop: () => app.stop().then(() => undefined) };
+    return {
+      app,
+      status: () => (state === 'connected' ? { ok: true, mode: 'socket' } : { ok: false, mode: 'socket', reason: `Socket Mode ${state}` }),
+      stop: () => app.stop().then(() => undefined),
+    };
   }
   const listen = config.host !== undefined ? { port: config.port ?? 3000, host: config.host } : config.port ?? 3000;
   const server = await app.start(listen);
@@ -59,6 +74,7 @@ export async function startSlack(core: BotCore, settings: SlackConfig | BotConfi
     app,
     port,
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}${SLACK_EVENTS_PATH}`,
+    status: () => (server.listening ? { ok: true, mode: 'http' } : { ok: false, mode: 'http', reason: 'HTTP receiver not listening' }),
     stop: async () => {
       server.closeAllConnections();
       await app.stop();
