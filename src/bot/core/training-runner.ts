@@ -6,6 +6,7 @@
  * trainer saves a checkpoint and ends with a `done` event of reason `stopped`. The bot survives a crashing run.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -95,7 +96,7 @@ export class TrainingRunner {
     const datasetDir = opts.dataset ? this.resolveDataset(opts.dataset) : undefined;
     if (this.run) throw new UserError(`A training run (\`${this.run.id}\`) is already going. Use \`/train status\` or \`/train stop\`.`);
     this.acquireLock();
-    const id = `${preset}-${new Date(this.o.now()).toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-')}`;
+    const id = `${preset}-${new Date(this.o.now()).toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-')}-${crypto.randomBytes(2).toString('hex')}`;
     const outDir = path.join(this.o.runsDir, id);
     try {
       await fsp.mkdir(this.o.runsDir, { recursive: true });
@@ -104,18 +105,18 @@ export class TrainingRunner {
       if (datasetDir) trainArgs.push('--dataset', datasetDir);
       trainArgs.push(...this.o.extraArgs);
       const cmd = this.o.command ?? { file: process.execPath, args: ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts')], cwd: repoRoot };
+      this.o.runs.start({
+        id, preset, epochs: opts.epochs ?? null, dataset: opts.dataset ?? null, platform: actor.platform,
+        channelId: actor.channelId, userId: actor.userId, startedAt: new Date(this.o.now()).toISOString(),
+      });
       const child = spawn(cmd.file, [...cmd.args, ...trainArgs], {
         cwd: cmd.cwd ?? repoRoot,
         env: this.o.env,
         stdio: ['ignore', 'pipe', 'pipe'],
         shell: false,
       });
-      this.o.runs.start({
-        id, preset, epochs: opts.epochs ?? null, dataset: opts.dataset ?? null, platform: actor.platform,
-        channelId: actor.channelId, userId: actor.userId, startedAt: new Date(this.o.now()).toISOString(),
-      });
       const run: ActiveRun = {
-        id, preset, child, sink, startedAt: this.o.now(), stopping: false, lastText: '', lastUpdateAt: 0,
+        id, preset, child, sink, startedAt: this.o.now(), stopping: false, lastText: '', lastUpdateAt: Number.NEGATIVE_INFINITY,
         pendingText: null, pendingTimer: null, epochs: opts.epochs ?? null, lastEvent: null, done: Promise.resolve(),
         sinkChain: Promise.resolve(),
       };
