@@ -1,13 +1,15 @@
 /**
  * End to end: the real Bolt app (HTTP receiver, signature checks) and the real bot core (queue, SQLite store,
- * admin policy, TrainingRunner) against a fake Slack Web API on 127.0.0.1, driven by signed slash commands,
- * button clicks and reaction events.
+ * admin policy, TrainingRunner) over the real model side (tiny CLIP, a tiny-preset checkpoint in the registry,
+ * Sampler, sharp grids) against a fake Slack Web API on 127.0.0.1, driven by signed slash commands, button
+ * clicks and reaction events.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import sharp from 'sharp';
 import { AdminPolicy } from '../../src/bot/core/admin.js';
 import { createBotCore, type BotCoreHandle } from '../../src/bot/core/core.js';
 import { openBotStore, type BotStore } from '../../src/bot/core/store/index.js';
@@ -16,8 +18,16 @@ import { startSlack, type SlackHandle } from '../../src/bot/slack/index.js';
 import {
   sendBlockAction, sendReactionEvent, sendSlashCommand, signedPost, startFakeSlack, type FakeSlack, type FakeSlackMessage,
 } from '../fakes/slack-server.js';
+import type { LoadedSampler, SamplerProvider } from '../../src/bot/core/deps.js';
+import { CheckpointSamplerProvider } from '../../src/bot/core/sampler-provider.js';
+import { initBackend } from '../../src/model/backend.js';
+import { saveCheckpoint } from '../../src/model/checkpoint.js';
 import { ClipEmbedder } from '../../src/model/clip/embedder.js';
-import { FakeCatalog, FakeSamplers, sharpRenderer } from './core-helpers.js';
+import { buildCvae } from '../../src/model/cvae.js';
+import { gridPng, imagePng } from '../../src/model/image-grid.js';
+import { getPreset } from '../../src/model/presets.js';
+import { CheckpointRegistry } from '../../src/model/registry.js';
+import { Sampler } from '../../src/model/sampler.js';
 
 const TINY_CLIP_DIR = path.resolve('tests/fixtures/tiny-clip');
 
@@ -42,11 +52,30 @@ process.on('SIGTERM', () => {
 setInterval(() => {}, 1000);
 `;
 
+/** The real sampler provider, with calls that can be held (to make the queue test deterministic). */
+class HoldableSamplers implements SamplerProvider {
+  gate: Promise<void> | null = null;
+  calls: { model: string; seeds: number[] }[] = [];
+  constructor(private readonly inner: SamplerProvider) {}
+  async get(name?: string): Promise<LoadedSampler> {
+    const s = await this.inner.get(name);
+    return {
+      ...s,
+      sample: async (embeddings, seeds) => {
+        this.calls.push({ model: s.name, seeds });
+        if (this.gate) await this.gate;
+        return s.sample(embeddings, seeds);
+      },
+    };
+  }
+}
+
 describe('slack adapter end to end', () => {
   let dir: string;
   let fake: FakeSlack;
   let store: BotStore;
-  let samplers: FakeSamplers;
+  let samplers: HoldableSamplers;
+  let provider: CheckpointSamplerProvider;
   let core: BotCoreHandle;
   let slack: SlackHandle;
   let url: string;
@@ -57,15 +86,27 @@ describe('slack adapter end to end', () => {
     fs.writeFileSync(path.join(dir, 'trainer.mjs'), STAND_IN_TRAINER);
     fake = await startFakeSlack({ sharesVisibleAfter: 2, notInChannels: ['C0NOTIN'] });
     store = openBotStore(path.join(dir, 'bot.sqlite'));
+    await initBackend();
     clip = await ClipEmbedder.load({ model: TINY_CLIP_DIR, quantized: false });
-    samplers = new FakeSamplers({ m1: 'test-clip' }, 'm1', 8);
-    const catalog = new FakeCatalog(samplers);
+    // A tiny-preset checkpoint (untrained weights: the code path is what is tested), registered and active as m1.
+    const preset = getPreset('tiny');
+    const cvae = buildCvae(preset, { seed: 1 });
+    const catalog = new CheckpointRegistry(path.join(dir, 'checkpoints'));
+    await saveCheckpoint(path.join(catalog.root, 'm1'), cvae, {
+      name: 'm1', preset: preset.name, resolution: preset.resolution, conditioning: preset.conditioning, clipModel: clip.modelId,
+      datasetFingerprint: 'test', epoch: 0, step: 0, losses: {}, createdAt: new Date().toISOString(), presetConfig: preset,
+    });
+    cvae.dispose();
+    await catalog.register('m1', path.join(catalog.root, 'm1'));
+    await catalog.activate('m1');
+    provider = new CheckpointSamplerProvider({ registry: catalog, load: (d) => Sampler.fromCheckpoint(d), clipModel: clip.modelId });
+    samplers = new HoldableSamplers(provider);
     core = createBotCore({
       store,
       embedder: clip,
       samplers,
       catalog,
-      renderer: sharpRenderer,
+      renderer: { grid: (images, size) => gridPng(images, size, { scale: 4 }), image: (image, size) => imagePng(image, size, 4) },
       admins: new AdminPolicy(['slack:U456']),
       training: new TrainingRunner({
         runs: store.runs, catalog, runsDir: path.join(dir, 'runs'), lockFile: path.join(dir, 'training.lock'),
@@ -83,6 +124,7 @@ describe('slack adapter end to end', () => {
   after(async () => {
     await slack?.stop();
     await core?.close();
+    provider?.clear();
     await clip?.dispose();
     store?.close();
     await fake?.close();
@@ -132,6 +174,8 @@ describe('slack adapter end to end', () => {
     const file = fake.files.get(share.files![0])!;
     assert.ok(file.bytes, 'the bytes were uploaded');
     assert.deepEqual(file.bytes.subarray(0, 8), PNG_MAGIC, 'the upload is a PNG');
+    const image = await sharp(file.bytes).metadata();
+    assert.ok(image.width! >= 2 * 64 && image.height! >= 64, `two 16 px images upscaled 4x side by side (got ${image.width}x${image.height})`);
     assert.equal(file.length, file.bytes.length, 'getUploadURLExternal got the real length');
     assert.match(file.filename, /\.png$/);
     assert.match(share.text!, /sheep on a green hill/);
