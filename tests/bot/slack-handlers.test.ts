@@ -20,7 +20,7 @@ import { startFakeSlack } from '../fakes/slack-server.js';
 type Call = { name: string; args: unknown };
 
 /** A fake WebClient recording calls; files.info reports the share at once. */
-function fakeClient(log: Call[], opts: { failWith?: string } = {}) {
+function fakeClient(log: Call[], opts: { failWith?: string; infoFails?: boolean } = {}) {
   let n = 0;
   const fail = (name: string) => {
     if (opts.failWith) throw Object.assign(new Error(`An API error occurred: ${opts.failWith}`), { data: { ok: false, error: opts.failWith } });
@@ -29,7 +29,9 @@ function fakeClient(log: Call[], opts: { failWith?: string } = {}) {
   const client = {
     files: {
       uploadV2: async (args: unknown) => { fail('upload'); log.push({ name: 'files.uploadV2', args }); return { ok: true, files: [{ ok: true, files: [{ id: `F${++n}` }] }] }; },
-      info: async (args: { file: string }) => { log.push({ name: 'files.info', args }); return { ok: true, file: { id: args.file, shares: { public: { C1: [{ ts: `100.${args.file}` }] } } } }; },
+      info: async (args: { file: string }) => {
+        log.push({ name: 'files.info', args });
+        if (opts.infoFails) throw Object.assign(new Error('missing_scope'), { data: { ok: false, error: 'missing_scope' } }); return { ok: true, file: { id: args.file, shares: { public: { C1: [{ ts: `100.${args.file}` }] } } } }; },
     },
     chat: {
       postMessage: async (args: unknown) => { fail('post'); log.push({ name: 'chat.postMessage', args }); return { ok: true, ts: `200.${++n}` }; },
@@ -124,6 +126,16 @@ describe('slack /imagine handler', () => {
     const core = fakeCore({ imagine: async (_a, _o, hooks) => { await hooks?.onQueued?.(2); return reply(); } });
     await imagineCommand(core, { delaysMs: [0] })({ command: command('cows'), ack: io.ack, respond: io.respond, client: fakeClient([]) });
     assert.match((io.responses[0] as { text: string }).text, /number 2 in the queue/);
+  });
+
+  it('still posts the picture and buttons when files.info is refused (no files:read scope)', async () => {
+    const io = ackRespond();
+    const calls: Call[] = [];
+    const core = fakeCore();
+    await imagineCommand(core, { delaysMs: [0] })({ command: command('cows'), ack: io.ack, respond: io.respond, client: fakeClient(calls, { infoFails: true }) });
+    assert.deepEqual(calls.map((c) => c.name), ['files.uploadV2', 'files.info', 'chat.postMessage']);
+    assert.equal(core.seen.filter((c) => c.name === 'attachMessage').length, 0);
+    assert.deepEqual(io.responses, []);
   });
 
   it('explains not_in_channel with /invite', async () => {
@@ -229,5 +241,7 @@ describe('slack config and start-up', () => {
     assert.equal(calls, 3);
     calls = -100;
     assert.equal(await findShareTs(client, 'F1', 'G1', { delaysMs: [0, 1] }), undefined);
+    const noScope = { files: { info: async () => { throw Object.assign(new Error('missing_scope'), { data: { ok: false, error: 'missing_scope' } }); } } } as unknown as webApi.WebClient;
+    assert.equal(await findShareTs(noScope, 'F1', 'G1', { delaysMs: [0, 1] }), undefined, 'a files.info failure is not fatal');
   });
 });

@@ -74,12 +74,23 @@ export async function uploadPng(
 /**
  * The ts of the message that shares `fileId` in `channel`. files.completeUploadExternal does not report it,
  * and Slack shares the file asynchronously, so this polls files.info for `file.shares.public|private[channel]`.
- * Needs the `files:read` scope. Undefined when Slack has not reported the share in time.
+ * Needs the `files:read` scope. Undefined when Slack has not reported the share in time or files.info fails
+ * (the picture is posted all the same; only reactions on it go unrecorded, which is logged).
  */
 export async function findShareTs(client: WebClient, fileId: string, channel: string, opts: ShareLookupOptions = {}): Promise<string | undefined> {
   for (const delay of opts.delaysMs ?? DEFAULT_DELAYS) {
     if (delay > 0) await new Promise((r) => setTimeout(r, delay));
-    const info = await client.files.info({ file: fileId });
+    let info: Awaited<ReturnType<WebClient['files']['info']>>;
+    try {
+      info = await client.files.info({ file: fileId });
+    } catch (err) {
+      const code = slackErrorCode(err);
+      log.error({ fileId, channel, code: code ?? (err as Error).message },
+        code === 'missing_scope'
+          ? 'files.info needs the files:read scope: add it to the Slack app, or reactions on generated images are not recorded'
+          : 'files.info failed; reactions on this image will not be recorded');
+      return undefined;
+    }
     const shares = info.file?.shares;
     const share = shares?.public?.[channel]?.[0] ?? shares?.private?.[channel]?.[0];
     if (share?.ts) return share.ts;
