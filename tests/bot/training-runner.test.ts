@@ -27,7 +27,7 @@ function setup(body: string, extra: Partial<ConstructorParameters<typeof Trainin
   const catalog = new FakeCatalog(new FakeSamplers());
   const runner = new TrainingRunner({
     runs: store.runs, catalog, runsDir: path.join(dir, 'runs'), lockFile: path.join(dir, 'training.lock'),
-    command: script(dir, body), ...extra,
+    command: script(dir, body), extraArgs: ['--synthetic', '8'], ...extra,
   });
   const updates: string[] = [];
   const images: { name: string; size: number; caption: string }[] = [];
@@ -96,6 +96,24 @@ setInterval(() => {}, 1000);`, { minUpdateIntervalMs: 0 });
     await t.runner.start(admin, { preset: 'tiny' }, t.sink);
     await t.runner.stop();
     await t.runner.idle();
+  });
+
+  it('picks the data: a named dataset folder, `synthetic`, the only dataset, or asks', async () => {
+    const t = setup(`emit({ type: 'error', message: 'args ' + args.filter((a) => a.startsWith('--') && a !== '--out' && a !== '--json-events' && a !== '--preset').join(' ') }); process.exit(1);`, { extraArgs: [] });
+    const datasets = path.join(path.dirname(path.join(t.dir, 'runs')), 'datasets');
+    const runner = new TrainingRunner({ runs: t.store.runs, catalog: t.catalog, runsDir: path.join(t.dir, 'runs'), lockFile: path.join(t.dir, 'lock'),
+      datasetsDir: datasets, command: script(t.dir, `process.stdout.write(JSON.stringify({ type: 'error', message: args.slice(args.indexOf('--json-events') + 3).join(' ') }) + '\\n'); process.exit(1);`) });
+    await assert.rejects(runner.start(admin, { preset: 'tiny' }, t.sink), /no dataset yet.*synthetic/);
+    fs.mkdirSync(path.join(datasets, 'coco-64'), { recursive: true });
+    await runner.start(admin, { preset: 'tiny' }, t.sink);
+    await runner.idle();
+    assert.match(t.updates.at(-1)!, /failed: --dataset \S+\/datasets\/coco-64$/);
+    fs.mkdirSync(path.join(datasets, 'synth-16'), { recursive: true });
+    await assert.rejects(runner.start(admin, { preset: 'tiny' }, t.sink), /Say which dataset.*`coco-64`, `synth-16`/);
+    await assert.rejects(runner.start(admin, { preset: 'tiny', dataset: 'nope' }, t.sink), /no dataset `nope`. Known datasets: `coco-64`, `synth-16`/);
+    await runner.start(admin, { preset: 'tiny', dataset: 'synthetic', epochs: 2 }, t.sink);
+    await runner.idle();
+    assert.match(t.updates.at(-1)!, /failed: --epochs 2 --synthetic 256$/);
   });
 
   it('formats progress', () => {

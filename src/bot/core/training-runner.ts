@@ -93,7 +93,7 @@ export class TrainingRunner {
     if (opts.epochs !== undefined && (!Number.isInteger(opts.epochs) || opts.epochs < 1 || opts.epochs > 1000)) {
       throw new UserError('Epochs must be a whole number from 1 to 1000.');
     }
-    const datasetDir = opts.dataset ? this.resolveDataset(opts.dataset) : undefined;
+    const dataArgs = this.dataArgs(opts.dataset);
     if (this.run) throw new UserError(`A training run (\`${this.run.id}\`) is already going. Use \`/train status\` or \`/train stop\`.`);
     this.acquireLock();
     const id = `${preset}-${new Date(this.o.now()).toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-')}-${crypto.randomBytes(2).toString('hex')}`;
@@ -102,7 +102,7 @@ export class TrainingRunner {
       await fsp.mkdir(this.o.runsDir, { recursive: true });
       const trainArgs = ['train', '--preset', preset, '--json-events', '--out', outDir];
       if (opts.epochs !== undefined) trainArgs.push('--epochs', String(opts.epochs));
-      if (datasetDir) trainArgs.push('--dataset', datasetDir);
+      trainArgs.push(...dataArgs);
       trainArgs.push(...this.o.extraArgs);
       const cmd = this.o.command ?? { file: process.execPath, args: ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts')], cwd: repoRoot };
       this.o.runs.start({
@@ -158,14 +158,38 @@ export class TrainingRunner {
     await this.run?.done;
   }
 
+  /**
+   * What to train on: `--dataset <datasets dir>/<name>`, `--synthetic 256` for the name `synthetic` (a quick try),
+   * nothing when the configured extra arguments already say, else the only dataset there is.
+   */
+  private dataArgs(name: string | undefined): string[] {
+    if (name === undefined || name.trim() === '') {
+      if (this.o.extraArgs.includes('--dataset') || this.o.extraArgs.includes('--synthetic')) return [];
+      const names = this.datasetNames();
+      if (names.length === 1) return ['--dataset', path.join(this.o.datasetsDir, names[0])];
+      throw new UserError(names.length
+        ? `Say which dataset to train on (\`dataset:\`): ${names.map((n) => `\`${n}\``).join(', ')}, or \`synthetic\` for a quick try.`
+        : 'There is no dataset yet: build one with `cvae dataset build` on the host, or use `dataset: synthetic` for a quick try.');
+    }
+    if (name.trim() === 'synthetic') return ['--synthetic', '256'];
+    return ['--dataset', this.resolveDataset(name.trim())];
+  }
+
+  private datasetNames(): string[] {
+    try {
+      return fs.readdirSync(this.o.datasetsDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+    } catch {
+      return [];
+    }
+  }
+
   private resolveDataset(name: string): string {
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name) || name.includes('..')) {
       throw new UserError('Dataset names use letters, digits, `.`, `-` and `_` (a folder under the data dir\'s `datasets/`).');
     }
     const dir = path.join(this.o.datasetsDir, name);
     if (!fs.existsSync(dir)) {
-      let names: string[] = [];
-      try { names = fs.readdirSync(this.o.datasetsDir); } catch { /* none */ }
+      const names = this.datasetNames();
       throw new UserError(`There is no dataset \`${name}\`. Known datasets: ${names.length ? names.map((n) => `\`${n}\``).join(', ') : 'none (build one with `cvae dataset build`)'}.`);
     }
     return dir;

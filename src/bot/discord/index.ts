@@ -19,6 +19,8 @@ export interface DiscordConfig {
 
 export interface RunningDiscord {
   client: Client<true>;
+  /** For health checks: connected to the gateway and ready. */
+  status(): { ready: boolean; guilds: number; pingMs: number };
   stop(): Promise<void>;
 }
 
@@ -43,6 +45,7 @@ export async function startDiscord(core: BotCore, config: DiscordConfig): Promis
   log.info({ user: client.user?.tag, guilds: client.guilds.cache.size }, 'discord ready');
   return {
     client: client as Client<true>,
+    status: () => ({ ready: client.isReady(), guilds: client.guilds.cache.size, pingMs: client.ws.ping }),
     async stop() {
       await client.destroy();
     },
