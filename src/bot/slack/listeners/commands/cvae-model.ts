@@ -4,7 +4,7 @@ import { userMessageOf } from '../../../core/errors.js';
 import type { BotCore } from '../../../core/types.js';
 import { slackActor } from '../../actor.js';
 import { ephemeral, slackText } from '../../blocks.js';
-import { parseModelText, type ModelCommand } from '../../flags.js';
+import { parseModelText, type ModelCommand } from '../../../core/command-text.js';
 import { respondWithError } from '../../respond-error.js';
 
 const log = childLogger('slack-model');

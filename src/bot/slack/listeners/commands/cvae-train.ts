@@ -4,7 +4,7 @@ import { userMessageOf } from '../../../core/errors.js';
 import type { BotCore } from '../../../core/types.js';
 import { slackActor } from '../../actor.js';
 import { ephemeral, slackText } from '../../blocks.js';
-import { parseTrainText, type TrainCommand } from '../../flags.js';
+import { parseTrainText, type TrainCommand } from '../../../core/command-text.js';
 import { SlackTrainingSink } from '../../progress-sink.js';
 import { respondWithError } from '../../respond-error.js';
 

@@ -4,7 +4,7 @@ import { userMessageOf } from '../../../core/errors.js';
 import type { BotCore } from '../../../core/types.js';
 import { slackActor } from '../../actor.js';
 import { ephemeral, escapeMrkdwn, slackText } from '../../blocks.js';
-import { parseImagineText, type ImagineCommand } from '../../flags.js';
+import { parseImagineText, type ImagineCommand } from '../../../core/command-text.js';
 import { publishGeneration, type ShareLookupOptions } from '../../publish.js';
 import { respondWithError } from '../../respond-error.js';
 

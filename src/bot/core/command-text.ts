@@ -1,3 +1,9 @@
+/**
+ * Parsing of command text typed as one line, shared by the adapters that get free text (Slack's slash commands,
+ * the web playground's chat box): `/imagine <prompt> --count N --seed N --model NAME`, the training verbs
+ * (`start preset:NAME epochs:N dataset:DIR`, `status`, `stop`) and the model verbs (`list`, `use NAME`).
+ * Pure functions; range checks (count 1-4, prompt length) stay in the core's validation.
+ */
 import { UserError } from '../../errors.js';
 
 /** Usage of `/imagine`, shown when the command text cannot be understood. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { UserError } from '../../src/errors.js';
-import { IMAGINE_USAGE, parseImagineText, parseModelText, parseTrainText, tokenize, unescapeSlackText } from '../../src/bot/slack/flags.js';
+import { IMAGINE_USAGE, parseImagineText, parseModelText, parseTrainText, tokenize, unescapeSlackText } from '../../src/bot/core/command-text.js';
 
 describe('slack /imagine flags', () => {
   it('takes the prompt and the flags anywhere in the text', () => {
