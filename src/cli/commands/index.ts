@@ -2,7 +2,10 @@ import type { Command } from 'commander';
 import * as dataset from './dataset.js';
 import * as embed from './embed.js';
 import * as feedback from './feedback.js';
+import * as model from './model.js';
 import * as registerCommands from './register-commands.js';
+import * as sample from './sample.js';
+import * as trainCommand from './train.js';
 
 /** A CLI command module: adds its command (and subcommands) to the program. */
 export interface CommandModule {
@@ -11,8 +14,11 @@ export interface CommandModule {
 
 /** Every command module of the CLI. Add a new command by adding its module here. */
 export const commandModules: CommandModule[] = [
+  trainCommand,
   embed,
   dataset,
   feedback,
+  model,
+  sample,
   registerCommands,
 ];

@@ -1,0 +1,141 @@
+/**
+ * `sample`: images from a checkpoint's decoder, as a PNG grid (and optionally one PNG per image).
+ *
+ *   sample [--checkpoint DIR | --model NAME] (--embedding-file F | --text T ...) [--count 4] [--seed 7]
+ *          [--out grid.png] [--images-dir DIR] [--scale N] [--kernel nearest|lanczos3] [--columns N] [--json]
+ *
+ * Without --checkpoint or --model it samples the registry's active model. Image i gets seed `seed + i`
+ * and embedding `i mod k` of the k given. Embedding files: a JSON array of numbers, an array of arrays,
+ * `{"embedding": [...]}`, JSON lines of those (what `embed --json` prints), or raw float32 (`.bin`/`.f32`).
+ */
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { UserError } from '../../errors.js';
+import { initBackend } from '../../model/backend.js';
+import { readEmbeddingFile } from '../../model/embedding-file.js';
+import { defaultScale, gridPng, imagePng, type UpscaleKernel } from '../../model/image-grid.js';
+import { CheckpointRegistry } from '../../model/registry.js';
+import { Sampler } from '../../model/sampler.js';
+import type { CommandOutput } from './model.js';
+
+interface SampleOptions {
+  checkpoint?: string;
+  model?: string;
+  checkpoints?: string;
+  embeddingFile?: string;
+  text: string[];
+  clipModel?: string;
+  count?: number;
+  seed?: number;
+  out: string;
+  imagesDir?: string;
+  scale?: number;
+  kernel: string;
+  columns?: number;
+  json?: boolean;
+}
+
+function positiveInt(name: string, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1 || n > max) throw new UserError(`--${name} must be a whole number from 1 to ${max}, got "${value}".`);
+    return n;
+  };
+}
+
+function seedArg(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0) throw new UserError(`--seed must be a non-negative whole number, got "${value}".`);
+  return n;
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+/** Which checkpoint folder to sample: explicit folder, registry name, or the active model. */
+async function checkpointDir(o: SampleOptions): Promise<{ dir: string; label: string }> {
+  if (o.checkpoint && o.model) throw new UserError('Give either --checkpoint or --model, not both.');
+  if (o.checkpoint) return { dir: o.checkpoint, label: o.checkpoint };
+  const registry = new CheckpointRegistry(o.checkpoints);
+  if (o.model) {
+    const e = await registry.resolve(o.model);
+    return { dir: e.dir, label: e.name };
+  }
+  const active = await registry.active();
+  if (!active) throw new UserError('No model is active. Pass --checkpoint DIR or --model NAME, or pick one with `model use NAME`.');
+  return { dir: active.dir, label: active.name };
+}
+
+async function embeddingsFor(o: SampleOptions, sampler: Sampler): Promise<Float32Array[]> {
+  if (o.embeddingFile && o.text.length > 0) throw new UserError('Give either --embedding-file or --text, not both.');
+  if (o.embeddingFile) return readEmbeddingFile(o.embeddingFile, sampler.embeddingDim);
+  if (o.text.length > 0) {
+    const { ClipEmbedder } = await import('../../model/clip/embedder.js');
+    const clip = await ClipEmbedder.load({ model: o.clipModel ?? sampler.meta.clipModel });
+    try {
+      if (clip.dim !== sampler.embeddingDim) {
+        throw new UserError(`CLIP ${clip.modelId} gives ${clip.dim}-d embeddings; the model takes ${sampler.embeddingDim}.`);
+      }
+      return await clip.embedTexts(o.text);
+    } finally {
+      await clip.dispose();
+    }
+  }
+  throw new UserError('Say what to draw: --embedding-file FILE (CLIP embeddings) or --text "a prompt".');
+}
+
+/** Adds the `sample` command. */
+export function register(program: Command, out: CommandOutput = { write: (t) => void process.stdout.write(t) }): void {
+  program
+    .command('sample')
+    .description("draw images with a checkpoint's decoder from CLIP embeddings, as a PNG grid")
+    .option('--checkpoint <dir>', 'checkpoint folder (holds meta.json)')
+    .option('--model <name>', 'checkpoint name in the registry (default: the active model)')
+    .option('--checkpoints <dir>', 'checkpoints root of the registry (default <DATA_DIR>/checkpoints)')
+    .option('--embedding-file <file>', 'CLIP embeddings: JSON array(s), embed --json lines, or raw float32 .bin')
+    .option('--text <prompt>', 'embed this prompt with CLIP (repeatable)', collect, [])
+    .option('--clip-model <idOrDir>', "CLIP model for --text (default: the checkpoint's)")
+    .option('--count <n>', 'number of images (default 4, or one per embedding given)', positiveInt('count', 256))
+    .option('--seed <n>', 'seed of the first image; image i uses seed + i (default random)', seedArg)
+    .option('--out <file>', 'grid PNG to write', 'samples.png')
+    .option('--images-dir <dir>', 'also write one PNG per image here')
+    .option('--scale <n>', 'integer upscale factor for display (default about 256 px per image)', positiveInt('scale', 64))
+    .option('--kernel <name>', 'upscaling filter: nearest or lanczos3', 'lanczos3')
+    .option('--columns <n>', 'images per grid row', positiveInt('columns', 256))
+    .option('--json', 'print a JSON summary')
+    .action(async (o: SampleOptions) => {
+      if (o.kernel !== 'nearest' && o.kernel !== 'lanczos3') throw new UserError(`--kernel must be nearest or lanczos3, got "${o.kernel}".`);
+      await initBackend();
+      const { dir, label } = await checkpointDir(o);
+      const sampler = await Sampler.fromCheckpoint(dir);
+      try {
+        const given = await embeddingsFor(o, sampler);
+        const count = o.count ?? (given.length > 1 ? given.length : 4);
+        const first = o.seed ?? Math.floor(Math.random() * 2 ** 31);
+        const seeds = Array.from({ length: count }, (_, i) => first + i);
+        const images = await sampler.sample(seeds.map((_, i) => given[i % given.length]), seeds);
+        const size = sampler.resolution;
+        const scale = o.scale ?? defaultScale(size);
+        const kernel = o.kernel as UpscaleKernel;
+        await fsp.mkdir(path.dirname(path.resolve(o.out)), { recursive: true });
+        await fsp.writeFile(o.out, await gridPng(images, size, { scale, kernel, columns: o.columns }));
+        const files: string[] = [];
+        if (o.imagesDir) {
+          await fsp.mkdir(o.imagesDir, { recursive: true });
+          for (let i = 0; i < images.length; i++) {
+            const file = path.join(o.imagesDir, `sample-${seeds[i]}.png`);
+            await fsp.writeFile(file, await imagePng(images[i], size, scale, kernel));
+            files.push(file);
+          }
+        }
+        const summary = { out: o.out, images: files, model: label, checkpoint: dir, preset: sampler.meta.preset, resolution: size, seeds };
+        out.write(
+          o.json
+            ? `${JSON.stringify(summary)}\n`
+            : `wrote ${o.out}: ${count} image(s) ${size}x${size} from ${label} (${sampler.meta.preset}), seeds ${seeds[0]}..${seeds.at(-1)}\n`,
+        );
+      } finally {
+        sampler.dispose();
+      }
+    });
+}
