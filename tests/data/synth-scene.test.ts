@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  ANIMAL_SCALE, GROUND_BAND, GROUND_KINDS, HELD_OUT_SKIES, Rng, SKY_BAND, SKY_KINDS, animalGroups, captionScene,
+  ANIMAL_SCALE, GROUND_BAND, GROUND_NOUNS, GROUND_PHRASES, SKY_PHRASES, GROUND_KINDS, HELD_OUT_SKIES, Rng, SKY_BAND, SKY_KINDS, animalGroups, captionScene,
   classifyColours, heldOutPrompts, kindsMentioned, parseScene, randomScene, renderScene, sceneKinds, skyColourAt,
   type GroundKind, type Scene, type SkyKind,
 } from '../../src/training/data/synth/index.js';
@@ -193,6 +193,23 @@ describe('captions', () => {
     }
   });
 
+  it('words ground and sky consistently: the canonical phrases in plain captions and in most others', () => {
+    let canonical = 0;
+    let total = 0;
+    for (const [i, s] of scenes(200, 4000).entries()) {
+      const caps = captionScene(s, i);
+      const sky = SKY_PHRASES[s.sky][0];
+      const ground = [GROUND_PHRASES[s.ground][0], GROUND_NOUNS[s.ground][0]];
+      assert.ok(caps[0].endsWith(` ${sky}`) && ground.some((g) => caps[0].includes(g)), caps[0]);
+      if (s.animals.length > 0) assert.equal(caps[1], `${GROUND_NOUNS[s.ground][0]} ${sky}`);
+      for (const c of caps) {
+        total++;
+        if (c.includes(sky) && ground.some((g) => c.includes(g))) canonical++;
+      }
+    }
+    assert.ok(canonical / total >= 0.7, `canonical wording in ${canonical}/${total} captions`);
+  });
+
   it('is deterministic for a scene and seed', () => {
     const s = randomScene(77);
     assert.deepEqual(captionScene(s, 1), captionScene(s, 1));
@@ -209,6 +226,7 @@ describe('heldOutPrompts', () => {
     for (const p of prompts) {
       assert.ok(HELD_OUT_SKIES.includes(p.sky));
       assert.deepEqual(kindsMentioned(p.prompt), { ground: p.ground, sky: p.sky }, p.prompt);
+      assert.ok(p.prompt.endsWith(` ${SKY_PHRASES[p.sky][0]}`), p.prompt);
       combos.set(`${p.ground}/${p.sky}`, (combos.get(`${p.ground}/${p.sky}`) ?? 0) + 1);
     }
     assert.equal(combos.size, 12);
