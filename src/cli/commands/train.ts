@@ -1,0 +1,181 @@
+/**
+ * `train`: trains a CVAE preset on a dataset cache (or a synthetic in-memory set) with a progress bar on
+ * stderr, or one JSON TrainingEvent per line on stdout (`--json-events`, read by the bot's training runner).
+ * SIGINT/SIGTERM stop the run after the current step and save a checkpoint first; a second signal quits at once
+ * (checkpoints are written atomically, so nothing is left half-written).
+ *
+ *   train --preset NAME (--dataset DIR | --synthetic N) [--epochs N] [--batch-size N] [--lr X] [--seed S]
+ *         [--clip-norm X] [--patience N] [--out DIR] [--resume] [--json-events]
+ */
+import { existsSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { UserError } from '../../errors.js';
+import { childLogger } from '../../log.js';
+import { dataDir } from '../../paths.js';
+import { initBackend } from '../../model/backend.js';
+import { getPreset, type Preset } from '../../model/presets.js';
+import type { BatchSource } from '../../training/dataset.js';
+import { formatEventLine, type TrainingEvent } from '../../training/events.js';
+import { TrainingProgressBar } from '../../training/progress-bar.js';
+import { createSyntheticMemoryDataset } from '../../training/synthetic-memory.js';
+import { train } from '../../training/trainer.js';
+
+const log = childLogger('cli-train');
+
+interface TrainCliOptions {
+  preset: string;
+  dataset?: string;
+  synthetic?: number;
+  epochs?: number;
+  batchSize?: number;
+  lr?: number;
+  seed?: number;
+  clipNorm?: number;
+  patience?: number;
+  out?: string;
+  resume?: boolean;
+  jsonEvents?: boolean;
+}
+
+function parser(name: string, opts: { integer?: boolean; min: number; max?: number; exclusiveMin?: boolean }) {
+  return (value: string): number => {
+    const n = Number(value);
+    const tooSmall = opts.exclusiveMin ? n <= opts.min : n < opts.min;
+    if (value.trim() === '' || !Number.isFinite(n) || tooSmall || (opts.max !== undefined && n > opts.max) || (opts.integer && !Number.isInteger(n))) {
+      const range = `${opts.exclusiveMin ? 'above' : 'at least'} ${opts.min}${opts.max !== undefined ? ` and at most ${opts.max}` : ''}`;
+      throw new UserError(`--${name} must be ${opts.integer ? 'a whole number' : 'a number'} ${range}, got "${value}".`);
+    }
+    return n;
+  };
+}
+
+/** `<preset>-YYYYMMDD-HHMMSS` */
+function timestampedName(preset: string, now = new Date()): string {
+  return `${preset}-${now.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-')}`;
+}
+
+/** The newest run folder of a preset under `<DATA_DIR>/checkpoints` that has a `last/` checkpoint. */
+async function latestRun(preset: string): Promise<string | null> {
+  const root = path.join(dataDir(), 'checkpoints');
+  let names: string[];
+  try {
+    names = await readdir(root);
+  } catch {
+    return null;
+  }
+  const runs = names
+    .filter((n) => n.startsWith(`${preset}-`) && existsSync(path.join(root, n, 'last', 'meta.json')))
+    .sort();
+  return runs.length ? path.join(root, runs[runs.length - 1]) : null;
+}
+
+async function runSeed(outDir: string): Promise<number | undefined> {
+  try {
+    const h = JSON.parse(await readFile(path.join(outDir, 'history.json'), 'utf8')) as { seed?: unknown };
+    return typeof h.seed === 'number' ? h.seed : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function openSource(o: TrainCliOptions, preset: Preset, seed: number): Promise<BatchSource> {
+  if (o.dataset !== undefined && o.synthetic !== undefined) throw new UserError('Give either --dataset DIR or --synthetic N, not both.');
+  if (o.synthetic !== undefined) {
+    return createSyntheticMemoryDataset({ count: o.synthetic, resolution: preset.resolution, embeddingDim: preset.embeddingDim, seed });
+  }
+  if (o.dataset === undefined) {
+    throw new UserError('Say what to train on: --dataset DIR (a cache made by `dataset build`) or --synthetic N (N random pictures, for a quick try).');
+  }
+  const { openDatasetCache } = await import('../../training/data/cache-loader.js');
+  return openDatasetCache(o.dataset, { conditioning: preset.conditioning });
+}
+
+/** Runs the command; exported for in-process use. Returns the trainer's result. */
+export async function runTrain(o: TrainCliOptions): Promise<void> {
+  const preset = getPreset(o.preset);
+  let outDir: string;
+  if (o.out) outDir = path.resolve(o.out);
+  else if (o.resume) {
+    const latest = await latestRun(preset.name);
+    if (!latest) throw new UserError(`There is no run of preset ${preset.name} under ${path.join(dataDir(), 'checkpoints')} to resume. Pass its folder with --out DIR.`);
+    outDir = latest;
+  } else outDir = path.join(dataDir(), 'checkpoints', timestampedName(preset.name));
+  if (!o.resume && existsSync(path.join(outDir, 'last', 'meta.json'))) {
+    throw new UserError(`${outDir} already holds a training run. Continue it with --resume, or pick another --out folder.`);
+  }
+  const seed = o.seed ?? (o.resume ? await runSeed(outDir) : undefined) ?? 0;
+  await initBackend();
+  const source = await openSource(o, preset, seed);
+
+  const controller = new AbortController();
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals += 1;
+    if (signals === 1) {
+      log.warn({ signal }, 'stopping after the current step; saving a checkpoint (send the signal again to quit at once)');
+      controller.abort(new Error(`received ${signal}`));
+    } else {
+      log.warn({ signal }, 'quitting without waiting for the checkpoint');
+      process.exit(130);
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const bar = o.jsonEvents ? null : new TrainingProgressBar({ stream: process.stderr });
+  const onEvent = (e: TrainingEvent) => {
+    if (o.jsonEvents) process.stdout.write(`${formatEventLine(e)}\n`);
+    else bar!.handle(e);
+  };
+  try {
+    const result = await train({
+      preset,
+      source,
+      outDir,
+      epochs: o.epochs,
+      batchSize: o.batchSize,
+      learningRate: o.lr,
+      patience: o.patience,
+      clipNorm: o.clipNorm,
+      seed: o.resume && o.seed === undefined ? undefined : seed,
+      resume: o.resume,
+      signal: controller.signal,
+      onEvent,
+    });
+    if (!o.jsonEvents) {
+      process.stdout.write(
+        `${result.reason === 'completed' ? 'finished' : result.reason === 'early-stop' ? 'stopped early' : 'stopped'}: ` +
+          `${result.epochsCompleted} epochs, best val loss ${result.bestValLoss === null ? 'n/a' : result.bestValLoss.toFixed(2)}\n` +
+          `checkpoint: ${result.checkpointDir}\nresume point: ${result.lastCheckpointDir}\n`,
+      );
+    }
+  } finally {
+    bar?.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** Adds `train` to the program. */
+export function register(program: Command): void {
+  program
+    .command('train')
+    .description('Train a CVAE preset on a dataset cache (or synthetic data); Ctrl-C / SIGTERM save a checkpoint and stop')
+    .requiredOption('--preset <name>', 'model preset (see `model info`)')
+    .option('--dataset <dir>', 'dataset cache folder made by `dataset build`')
+    .option('--synthetic <n>', 'train on N synthetic random pictures with random unit embeddings (quick tries, tests)', parser('synthetic', { integer: true, min: 2 }))
+    .option('--epochs <n>', 'target epochs of the run (default: the preset\'s)', parser('epochs', { integer: true, min: 1 }))
+    .option('--batch-size <n>', 'batch size (default: the preset\'s)', parser('batch-size', { integer: true, min: 1 }))
+    .option('--lr <x>', 'Adam learning rate (default: the preset\'s)', parser('lr', { min: 0, exclusiveMin: true }))
+    .option('--seed <s>', 'seed of weights, shuffles, noise and sample grid (default 0)', parser('seed', { integer: true, min: 0 }))
+    .option('--clip-norm <x>', 'clip gradients to this global L2 norm', parser('clip-norm', { min: 0, exclusiveMin: true }))
+    .option('--patience <n>', 'early stopping: epochs without val improvement (0: off; default: the preset\'s)', parser('patience', { integer: true, min: 0 }))
+    .option('--out <dir>', 'run folder (default: <DATA_DIR>/checkpoints/<preset>-<timestamp>)')
+    .option('--resume', 'continue the run in --out (default: the newest run of the preset) from its last checkpoint')
+    .option('--json-events', 'print one JSON training event per line on stdout instead of the progress bar')
+    .action(async (o: TrainCliOptions) => {
+      await runTrain(o);
+    });
+}

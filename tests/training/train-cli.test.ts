@@ -1,0 +1,74 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { repoRoot } from '../../src/paths.js';
+import { parseEventLine, type TrainingEvent } from '../../src/training/events.js';
+
+const tmpRoot = mkdtempSync(path.join(os.tmpdir(), 'train-cli-test-'));
+process.on('exit', () => rmSync(tmpRoot, { recursive: true, force: true }));
+
+/** Runs `train` as a child process; `onEvent` may return 'SIGTERM' to send it that signal. */
+function runCli(args: string[], onEvent?: (e: TrainingEvent) => 'SIGTERM' | void) {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), 'train', ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, DATA_DIR: path.join(tmpRoot, 'data'), LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const events: TrainingEvent[] = [];
+  const lines: string[] = [];
+  const rl = readline.createInterface({ input: child.stdout });
+  rl.on('line', (line) => {
+    lines.push(line);
+    const e = parseEventLine(line);
+    if (!e) return;
+    events.push(e);
+    if (onEvent?.(e) === 'SIGTERM') child.kill('SIGTERM');
+  });
+  return new Promise<{ code: number | null; events: TrainingEvent[]; lines: string[]; stderr: string }>((resolve) => {
+    child.on('close', (code) => resolve({ code, events, lines, stderr }));
+  });
+}
+
+test('train --json-events prints one parseable event per line, ending in done', async () => {
+  const out = path.join(tmpRoot, 'run1');
+  const r = await runCli(['--preset', 'tiny', '--synthetic', '32', '--epochs', '2', '--json-events', '--out', out]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(r.lines.every((l) => parseEventLine(l) !== null), `stdout holds non-event lines: ${r.lines.filter((l) => !parseEventLine(l)).join('\n')}`);
+  const types = r.events.map((e) => e.type);
+  assert.equal(types[0], 'start');
+  assert.equal(types.filter((t) => t === 'epoch').length, 2);
+  const done = r.events.at(-1)!;
+  assert.ok(done.type === 'done');
+  assert.equal(done.reason, 'completed');
+  assert.equal(done.epochsCompleted, 2);
+  assert.ok(existsSync(path.join(done.checkpointDir, 'meta.json')));
+  const start = r.events[0];
+  assert.ok(start.type === 'start');
+  assert.equal(start.datasetFingerprint, 'synthetic-random:32:0');
+});
+
+test('SIGTERM stops the run, saves a checkpoint and ends with done(stopped)', async () => {
+  const out = path.join(tmpRoot, 'run2');
+  const r = await runCli(['--preset', 'tiny', '--synthetic', '32', '--epochs', '50', '--json-events', '--out', out], (e) =>
+    e.type === 'step' && e.step === 2 ? 'SIGTERM' : undefined,
+  );
+  assert.equal(r.code, 0, r.stderr);
+  const done = r.events.at(-1)!;
+  assert.ok(done.type === 'done', `last event ${JSON.stringify(done)}`);
+  assert.equal(done.reason, 'stopped');
+  assert.ok(done.step >= 2 && done.step < 50 * 4);
+  assert.ok(existsSync(path.join(out, 'last', 'meta.json')));
+  assert.ok(existsSync(path.join(out, 'last', 'optimizer.json')));
+});
+
+test('bad arguments give a clear error and exit code 1', async () => {
+  const r = await runCli(['--preset', 'tiny', '--epochs', '1', '--json-events', '--out', path.join(tmpRoot, 'run3')]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /--dataset DIR .* or --synthetic N/);
+});
