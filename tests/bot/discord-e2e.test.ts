@@ -163,17 +163,25 @@ describe('discord adapter end to end', () => {
     // The status message in the channel (bot token, not the interaction token).
     await fake.waitForRequest((r) => r.method === 'POST' && r.path === `/channels/${fake.channelId}/messages` && /Training run/.test(r.body?.content ?? ''), { from, timeoutMs: 120_000 });
     await env.waitForTrainingStep();
+    // Each epoch posts its sample grid and loss curve to the channel.
+    const samples = await fake.waitForRequest((r) => r.method === 'POST' && r.path === `/channels/${fake.channelId}/messages`
+      && r.files.some((f) => f.name === 'samples-epoch-1.png'), { from, timeoutMs: 120_000 });
+    assert.deepEqual(samples.files[0].data.subarray(0, 8), PNG_MAGIC);
+    assert.match(samples.body.content, /Epoch 1\/1000: val loss \d/);
+    const curve = await fake.waitForRequest((r) => r.method === 'POST' && r.files.some((f) => f.name === 'loss-epoch-1.png'), { from, timeoutMs: 60_000 });
+    assert.deepEqual(curve.files[0].data.subarray(0, 8), PNG_MAGIC);
     const stop = fake.slashCommand(boss, 'train', [{ name: 'stop', type: 1 }]);
     assert.match((await fake.waitForRequest(isOriginal(stop.token))).body.content, /Stopping training run/);
     const final = await fake.waitForRequest((r) => (r.method === 'PATCH' || r.method === 'POST') && r.path.startsWith(`/channels/${fake.channelId}/messages`)
       && /was stopped|finished/.test(r.body?.content ?? ''), { from, timeoutMs: 120_000 });
     const runId = /`(tiny-[^`]+)`/.exec(final.body.content)![1];
     const run = env.store.runs.get(runId)!;
-    assert.ok(run.status === 'stopped' || run.status === 'completed', run.status);
+    assert.equal(run.status, 'stopped');
+    assert.match(final.body.content, /was stopped after \d+ epoch/);
     assert.ok(run.checkpointDir && fs.existsSync(run.checkpointDir));
     assert.ok((await env.catalog.list()).some((m) => m.name === runId), 'checkpoint registered');
     const status = fake.slashCommand(boss, 'train', [{ name: 'status', type: 1 }]);
-    assert.match((await fake.waitForRequest(isOriginal(status.token))).body.content, new RegExp(`Last run \`${runId}\`: (stopped|completed)`));
+    assert.match((await fake.waitForRequest(isOriginal(status.token))).body.content, new RegExp(`Last run \`${runId}\`: stopped`));
   });
 
   it('feedback export and stats show what happened', () => {
