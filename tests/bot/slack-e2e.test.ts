@@ -35,22 +35,6 @@ const SECRET = 'e2e-signing-secret';
 const CHANNEL = 'C0GENERAL';
 const PNG_MAGIC = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
-/** A stand-in for the `train` CLI: prints JSON events like `train --json-events`, stops on SIGTERM. */
-const STAND_IN_TRAINER = `
-const args = process.argv.slice(2);
-const out = args[args.indexOf('--out') + 1];
-const emit = (e) => process.stdout.write(JSON.stringify(e) + '\\n');
-const losses = { total: 900, bce: 880, kl: 19, ssim: 0.1 };
-emit({ type: 'start', preset: args[args.indexOf('--preset') + 1], resolution: 16, conditioning: 'image', epochs: 1, startEpoch: 1, startStep: 0,
-  batchSize: 4, learningRate: 0.001, seed: 1, clipNorm: null, patience: 3, trainSize: 8, valSize: 4, stepsPerEpoch: 2, totalSteps: 2,
-  trainableParams: 1000, datasetFingerprint: 'x', resumed: false, outDir: out });
-emit({ type: 'step', epoch: 1, step: 1, totalSteps: 2, epochStep: 1, stepsPerEpoch: 2, losses, imagesPerSec: 10, etaSec: 1 });
-process.on('SIGTERM', () => {
-  emit({ type: 'done', reason: 'stopped', bestValLoss: null, bestEpoch: null, epochsCompleted: 0, step: 1, checkpointDir: out + '/last', lastCheckpointDir: out + '/last' });
-  process.exit(0);
-});
-setInterval(() => {}, 1000);
-`;
 
 /** The real sampler provider, with calls that can be held (to make the queue test deterministic). */
 class HoldableSamplers implements SamplerProvider {
@@ -83,7 +67,6 @@ describe('slack adapter end to end', () => {
 
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slack-e2e-'));
-    fs.writeFileSync(path.join(dir, 'trainer.mjs'), STAND_IN_TRAINER);
     fake = await startFakeSlack({ sharesVisibleAfter: 2, notInChannels: ['C0NOTIN'] });
     store = openBotStore(path.join(dir, 'bot.sqlite'));
     await initBackend();
@@ -110,7 +93,11 @@ describe('slack adapter end to end', () => {
       admins: new AdminPolicy(['slack:U456']),
       training: new TrainingRunner({
         runs: store.runs, catalog, runsDir: path.join(dir, 'runs'), lockFile: path.join(dir, 'training.lock'),
-        command: { file: process.execPath, args: [path.join(dir, 'trainer.mjs')] }, minUpdateIntervalMs: 0,
+        checkPreset: (name) => { getPreset(name); },
+        // The real `train` CLI as a child process, on small synthetic data so an epoch takes seconds.
+        extraArgs: ['--synthetic', '48', '--batch-size', '8'],
+        env: { ...process.env, DATA_DIR: dir, LOG_LEVEL: 'warn' },
+        minUpdateIntervalMs: 0,
       }),
       queue: { batchWindowMs: 5, perUserWaiting: 0 },
     });
@@ -327,7 +314,7 @@ describe('slack adapter end to end', () => {
     assert.equal(store.runs.recent(5).length, 0, 'no run started');
   });
 
-  it('lets an admin list models, start a training run with progress in the channel, and stop it', async () => {
+  it('lets an admin start a tiny training run (real trainer) with progress in the channel, stop it, and serve the result', async () => {
     const ask = async (command: string, text: string) => {
       const responseUrl = fake.responseUrl();
       const ack = await sendSlashCommand(url, SECRET, { command, text, userId: 'U456', channelId: 'C0TRAIN', responseUrl });
@@ -335,15 +322,34 @@ describe('slack adapter end to end', () => {
       return (await fake.waitFor(() => fake.responses.find((r) => r.id === responseUrl.split('/').pop()), 10_000, `${command} ${text}`)).body;
     };
     assert.match(String((await ask('/cvae-model', 'list')).text), /m1/);
-    const started = await ask('/cvae-train', 'start preset:tiny epochs:1');
-    assert.match(String(started.text), /Started training run `tiny-/);
-    const status = await fake.waitFor(() => fake.messages.find((m) => m.channel === 'C0TRAIN' && /tiny/.test(m.text ?? '')), 10_000, 'the status message');
-    assert.match(String((await ask('/cvae-train', 'status')).text), /tiny/);
+    assert.match(String((await ask('/cvae-train', 'start preset:nope')).text), /tiny/, 'an unknown preset is refused with the names');
+    const started = await ask('/cvae-train', 'start preset:tiny epochs:30');
+    const runId = /Started training run `([^`]+)`/.exec(String(started.text))?.[1] ?? '';
+    assert.ok(runId.startsWith('tiny-'), String(started.text));
+    const status = await fake.waitFor(() => fake.messages.find((m) => m.channel === 'C0TRAIN' && !m.threadTs && m.text?.includes(runId)), 30_000, 'the status message');
+    // The first epoch's sample grid and loss curve arrive as PNGs in the status message's thread.
+    const images = await fake.waitFor(() => {
+      const inThread = fake.messages.filter((m) => m.channel === 'C0TRAIN' && m.threadTs === status.ts && m.files?.length);
+      return inThread.length >= 2 ? inThread : undefined;
+    }, 60_000, 'the epoch images');
+    for (const m of images) assert.deepEqual(fake.files.get(m.files![0])!.bytes!.subarray(0, 8), PNG_MAGIC);
+    assert.match(images.map((m) => m.text).join('\n'), /Epoch 1\/30/);
+    assert.match(String((await ask('/cvae-train', 'status')).text), new RegExp(runId));
+    assert.match(String((await ask('/cvae-train', 'start preset:tiny')).text), /already going/, 'one run at a time');
     assert.match(String((await ask('/cvae-train', 'stop')).text), /Stopping training run/);
-    await fake.waitFor(() => status.edits.some((e) => /was stopped/.test(e.text ?? '')) || /was stopped/.test(status.text ?? ''), 10_000, 'the final status edit');
-    const runs = store.runs.recent(1);
-    assert.equal(runs[0].status, 'stopped');
-    assert.equal(runs[0].userId, 'U456');
+    await fake.waitFor(() => /was stopped/.test(status.text ?? ''), 60_000, 'the final status edit');
+    assert.ok(status.edits.length >= 2, 'the status message was edited, not reposted');
+    const run = store.runs.recent(1)[0];
+    assert.equal(run.id, runId);
+    assert.equal(run.status, 'stopped');
+    assert.equal(run.userId, 'U456');
     assert.match(String((await ask('/cvae-train', 'status')).text), /No training run is going/);
+    // The stopped run's checkpoint was registered and is listed; trained on synthetic embeddings (not this CLIP),
+    // it is refused for serving with a message the admin can act on, and m1 stays served.
+    assert.match(String((await ask('/cvae-model', 'list')).text), new RegExp(runId));
+    const refused = String((await ask('/cvae-model', `use ${runId}`)).text);
+    assert.match(refused, /trained with CLIP/);
+    assert.match(refused, /\/cvae-model list/);
+    assert.match(String((await ask('/cvae-model', 'use m1')).text), /Now serving `m1`/);
   });
 });
