@@ -273,9 +273,11 @@ export function heldOutPrompts(seed: number, n: number, opts: { exclude?: Readon
     if (block.length === 0) block = rng.shuffled(combos);
     const [ground, sky] = block[block.length - 1];
     const groups: AnimalGroup[] = [];
-    if (rng.chance(0.85)) {
+    const groupCount = rng.weighted([[0, 0.1], [1, 0.7], [2, 0.2]] as const);
+    while (groups.length < groupCount) {
       const species = rng.pick(SPECIES);
-      groups.push({ species, coat: rng.pick(COATS[species]), count: rng.int(1, 4) });
+      const coat = rng.pick(COATS[species]);
+      if (!groups.some((g) => g.species === species && g.coat === coat)) groups.push({ species, coat, count: rng.int(1, 4) });
     }
     const spec: CaptionSpec = { sky, ground, groups };
     const style = rng.weighted([['full', 0.3], ['count', 0.2], ['colour', 0.2], ['bare', 0.3]] as const);
