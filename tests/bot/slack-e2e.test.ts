@@ -15,6 +15,7 @@ import { createBotCore, type BotCoreHandle } from '../../src/bot/core/core.js';
 import { openBotStore, type BotStore } from '../../src/bot/core/store/index.js';
 import { TrainingRunner } from '../../src/bot/core/training-runner.js';
 import { startSlack, type SlackHandle } from '../../src/bot/slack/index.js';
+import { runFeedbackExport } from '../../src/cli/commands/feedback.js';
 import {
   sendBlockAction, sendReactionEvent, sendSlashCommand, signedPost, startFakeSlack, type FakeSlack, type FakeSlackMessage,
 } from '../fakes/slack-server.js';
@@ -351,5 +352,25 @@ describe('slack adapter end to end', () => {
     assert.match(refused, /trained with CLIP/);
     assert.match(refused, /\/cvae-model list/);
     assert.match(String((await ask('/cvae-model', 'use m1')).text), /Now serving `m1`/);
+  });
+
+  it('`feedback export` shows the reactions the Slack users left, with their generations', () => {
+    const previous = process.env.DATA_DIR;
+    process.env.DATA_DIR = dir;
+    let text = '';
+    try {
+      runFeedbackExport({ format: 'jsonl' }, { write: (t) => { text += t; } });
+    } finally {
+      if (previous === undefined) delete process.env.DATA_DIR;
+      else process.env.DATA_DIR = previous;
+    }
+    const rows = text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const pick = (r: Record<string, unknown>) => [r.platform, r.reactionUser, r.reaction, r.action, r.imageIndex, r.prompt, r.channel, r.messageRef];
+    assert.deepEqual(rows.map(pick), [
+      ['slack', 'U777', '+1', 'added', null, 'sheep on a green hill', CHANNEL, `${CHANNEL}:${first.share.ts}`],
+      ['slack', 'U778', 'star', 'added', null, 'sheep on a green hill', CHANNEL, `${CHANNEL}:${first.share.ts}`],
+      ['slack', 'U777', '+1', 'removed', null, 'sheep on a green hill', CHANNEL, `${CHANNEL}:${first.share.ts}`],
+      ['slack', 'U900', '-1', 'added', 1, 'sheep on a green hill', CHANNEL, `${CHANNEL}:${first.share.ts}`],
+    ]);
   });
 });
