@@ -1,0 +1,87 @@
+/**
+ * The wasm backend (`@tensorflow/tfjs-backend-wasm`: XNNPACK, WebAssembly SIMD) set up for training: the
+ * kernels that training needs and the stock backend lacks or runs slowly are registered from this folder.
+ *
+ * - Conv2DBackpropFilter (missing): one XNNPACK convolution of transposed tensors.
+ * - Conv2DBackpropInput (stock one is scalar loops): stride-phase decomposition onto XNNPACK convolutions.
+ * - DepthwiseConv2dNativeBackpropInput (missing; SSIM's gradient): the same on the depthwise convolution.
+ * - DepthwiseConv2dNativeBackpropFilter (missing): direct loops.
+ */
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter.js';
+import { conv2DBackpropInputConfig, depthwiseConv2dNativeBackpropInputConfig } from './conv2d-backprop-input.js';
+import { depthwiseConv2dNativeBackpropFilterConfig } from './depthwise-backprop-filter.js';
+import { WASM } from './kernel-utils.js';
+
+/** The kernels this folder provides for the wasm backend. */
+export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
+  conv2DBackpropFilterConfig,
+  conv2DBackpropInputConfig,
+  depthwiseConv2dNativeBackpropInputConfig,
+  depthwiseConv2dNativeBackpropFilterConfig,
+];
+
+/**
+ * Registers the training kernels for 'wasm', replacing any registered under the same names (the stock
+ * Conv2DBackpropInput). Idempotent. Call after `@tensorflow/tfjs-backend-wasm` is imported.
+ */
+export function registerWasmTrainingKernels(): void {
+  for (const config of WASM_TRAINING_KERNELS) {
+    const current = tf.getKernel(config.kernelName, WASM);
+    if (current?.kernelFunc === config.kernelFunc) continue;
+    if (current) tf.unregisterKernel(config.kernelName, WASM);
+    tf.registerKernel(config);
+  }
+}
+
+let loaded: Promise<void> | null = null;
+
+/**
+ * Loads `@tensorflow/tfjs-backend-wasm` (from its package folder; nothing is downloaded), registers the
+ * training kernels and makes 'wasm' the current backend. Single-threaded in Node (the package turns threads
+ * off there). Idempotent.
+ * @throws Error when the package is missing or WebAssembly cannot start
+ */
+export function initWasmBackend(): Promise<void> {
+  if (!loaded) {
+    loaded = loadWasm().catch((err: unknown) => {
+      loaded = null;
+      throw err;
+    });
+  }
+  return loaded.then(async () => {
+    if (tf.getBackend() !== WASM) await setCurrent();
+  });
+}
+
+async function loadWasm(): Promise<void> {
+  const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  const require = createRequire(import.meta.url);
+  const dist = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm'));
+  wasm.setWasmPaths(dist + path.sep);
+  registerWasmTrainingKernels();
+  await setCurrent();
+}
+
+async function setCurrent(): Promise<void> {
+  // Emscripten's Node glue adds process-wide 'uncaughtException' / 'unhandledRejection' handlers that rethrow;
+  // they change nothing useful and would shadow the application's own, so they are removed again.
+  const events = ['uncaughtException', 'unhandledRejection'] as const;
+  type Listener = (...args: unknown[]) => void;
+  const emitter = process as unknown as NodeJS.EventEmitter;
+  const listeners = (e: string) => emitter.listeners(e) as Listener[];
+  const before = new Map(events.map((e) => [e, new Set(listeners(e))]));
+  try {
+    const ok = await tf.setBackend(WASM);
+    if (!ok) throw new Error('the wasm backend did not initialise');
+    await tf.ready();
+  } finally {
+    for (const e of events) {
+      for (const l of listeners(e)) {
+        if (!before.get(e)!.has(l)) emitter.removeListener(e, l);
+      }
+    }
+  }
+}
