@@ -34,6 +34,7 @@ const ALIASES: Record<string, Choice> = {
 };
 
 let pending: Promise<BackendInfo> | null = null;
+let chosen: BackendInfo | null = null;
 
 /**
  * Loads the best available backend and makes it current. Idempotent: later calls return the first result.
@@ -41,7 +42,7 @@ let pending: Promise<BackendInfo> | null = null;
  */
 export function initBackend(): Promise<BackendInfo> {
   if (!pending) {
-    pending = chooseBackend().catch((err: unknown) => {
+    pending = chooseBackend().then((info) => (chosen = info)).catch((err: unknown) => {
       pending = null;
       throw err;
     });
@@ -49,11 +50,9 @@ export function initBackend(): Promise<BackendInfo> {
   return pending;
 }
 
-/** The result of `initBackend()` if it has finished, else null (for status displays). */
+/** The result of `initBackend()` once it has finished, else null (for status displays). */
 export function currentBackend(): BackendInfo | null {
-  const name = tf.getBackend();
-  if (!name) return null;
-  return { backend: name, gpu: isUsingGpu(), package: name === 'tensorflow' ? 'native' : '@tensorflow/tfjs' };
+  return chosen;
 }
 
 async function chooseBackend(): Promise<BackendInfo> {
