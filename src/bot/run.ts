@@ -61,6 +61,12 @@ export async function createBotRuntime(config: Pick<BotConfig, 'DATA_DIR' | 'CLI
   const embedder = await ClipEmbedder.load({ model: config.CLIP_MODEL, quantized: opts.clipQuantized });
   log.info({ clipModel: embedder.modelId }, 'CLIP loaded');
   const registry = new CheckpointRegistry(path.join(dataDir, 'checkpoints'));
+  const active = await registry.active().catch(() => null);
+  if (!active) log.warn('no model is active yet: /imagine will ask an admin to train one and /model use it');
+  else if (active.meta.clipModel !== embedder.modelId) {
+    log.error({ model: active.name, modelClip: active.meta.clipModel, loadedClip: embedder.modelId },
+      'the active model was trained with another CLIP model; /imagine will refuse it until an admin switches models or CLIP_MODEL');
+  }
   const samplers = new CheckpointSamplerProvider({ registry, load: (dir) => Sampler.fromCheckpoint(dir), clipModel: embedder.modelId });
   const training = new TrainingRunner({
     runs: store.runs, catalog: registry, checkPreset: (name) => { getPreset(name); },
