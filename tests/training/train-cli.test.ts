@@ -12,7 +12,7 @@ const tmpRoot = mkdtempSync(path.join(os.tmpdir(), 'train-cli-test-'));
 process.on('exit', () => rmSync(tmpRoot, { recursive: true, force: true }));
 
 /** Runs `train` as a child process; `onEvent` may return 'SIGTERM' to send it that signal. */
-function runCli(args: string[], onEvent?: (e: TrainingEvent) => 'SIGTERM' | void) {
+function runCli(args: string[], onEvent?: (e: TrainingEvent) => NodeJS.Signals[] | void) {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), 'train', ...args], {
     cwd: repoRoot,
     env: { ...process.env, DATA_DIR: path.join(tmpRoot, 'data'), LOG_LEVEL: 'warn' },
@@ -28,7 +28,7 @@ function runCli(args: string[], onEvent?: (e: TrainingEvent) => 'SIGTERM' | void
     const e = parseEventLine(line);
     if (!e) return;
     events.push(e);
-    if (onEvent?.(e) === 'SIGTERM') child.kill('SIGTERM');
+    for (const signal of onEvent?.(e) ?? []) child.kill(signal);
   });
   return new Promise<{ code: number | null; events: TrainingEvent[]; lines: string[]; stderr: string }>((resolve) => {
     child.on('close', (code) => resolve({ code, events, lines, stderr }));
@@ -53,10 +53,10 @@ test('train --json-events prints one parseable event per line, ending in done', 
   assert.equal(start.datasetFingerprint, 'synthetic-random:32:0');
 });
 
-test('SIGTERM stops the run, saves a checkpoint and ends with done(stopped)', async () => {
+test('SIGTERM (also relayed twice, as npm does) stops the run, saves a checkpoint and ends with done(stopped)', async () => {
   const out = path.join(tmpRoot, 'run2');
   const r = await runCli(['--preset', 'tiny', '--synthetic', '32', '--epochs', '50', '--json-events', '--out', out], (e) =>
-    e.type === 'step' && e.step === 2 ? 'SIGTERM' : undefined,
+    e.type === 'step' && e.step === 2 ? ['SIGTERM', 'SIGINT'] : undefined,
   );
   assert.equal(r.code, 0, r.stderr);
   const done = r.events.at(-1)!;

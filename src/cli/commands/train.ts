@@ -1,8 +1,9 @@
 /**
  * `train`: trains a CVAE preset on a dataset cache (or a synthetic in-memory set) with a progress bar on
  * stderr, or one JSON TrainingEvent per line on stdout (`--json-events`, read by the bot's training runner).
- * SIGINT/SIGTERM stop the run after the current step and save a checkpoint first; a second signal quits at once
- * (checkpoints are written atomically, so nothing is left half-written).
+ * SIGINT/SIGTERM stop the run after the current step and save a checkpoint first; a second signal (more than
+ * 1.5 s later: copies relayed by npm or a shell arrive together) quits at once (checkpoints are written
+ * atomically, so nothing is left half-written).
  *
  *   train --preset NAME (--dataset DIR | --synthetic N) [--epochs N] [--batch-size N] [--lr X] [--seed S]
  *         [--clip-norm X] [--patience N] [--out DIR] [--resume] [--json-events]
@@ -23,6 +24,9 @@ import { createSyntheticMemoryDataset } from '../../training/synthetic-memory.js
 import { train } from '../../training/trainer.js';
 
 const log = childLogger('cli-train');
+
+/** A repeated SIGINT/SIGTERM this long after the first one quits without waiting for the checkpoint. */
+const FORCE_QUIT_AFTER_MS = 1500;
 
 interface TrainCliOptions {
   preset: string;
@@ -110,16 +114,18 @@ export async function runTrain(o: TrainCliOptions): Promise<void> {
   const source = await openSource(o, preset, seed);
 
   const controller = new AbortController();
-  let signals = 0;
+  let firstSignalAt = 0;
   const onSignal = (signal: NodeJS.Signals) => {
-    signals += 1;
-    if (signals === 1) {
+    const now = Date.now();
+    if (!firstSignalAt) {
+      firstSignalAt = now;
       log.warn({ signal }, 'stopping after the current step; saving a checkpoint (send the signal again to quit at once)');
       controller.abort(new Error(`received ${signal}`));
-    } else {
+    } else if (now - firstSignalAt > FORCE_QUIT_AFTER_MS) {
       log.warn({ signal }, 'quitting without waiting for the checkpoint');
       process.exit(130);
     }
+    // A second signal right after the first is the same Ctrl-C relayed by a parent (npm, a shell): ignore it.
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
