@@ -9,6 +9,7 @@ import { NotAllowedError, UserError } from '../../src/bot/core/errors.js';
 import { TrainingRunner } from '../../src/bot/core/training-runner.js';
 import { openBotStore, MIGRATIONS, type BotStore } from '../../src/bot/core/store/index.js';
 import { perturbEmbedding } from '../../src/bot/core/variations.js';
+import { feedbackKind } from '../../src/bot/core/store/feedback-store.js';
 import { FakeCatalog, FakeSamplers, HashEmbedder, sharpRenderer } from './core-helpers.js';
 import type { Actor } from '../../src/bot/core/types.js';
 
@@ -171,6 +172,11 @@ describe('bot core', () => {
 });
 
 describe('store', () => {
+  it('maps reactions to feedback kinds on both platforms, skin tones included', () => {
+    assert.deepEqual(['👍', '👍🏽', '+1', '+1::skin-tone-3', 'thumbsup', '👎', '-1', '⭐', 'star', '🐄', 'cow:123'].map(feedbackKind),
+      ['up', 'up', 'up', 'up', 'up', 'down', 'down', 'favourite', 'favourite', 'other', 'other']);
+  });
+
   it('migrates to the latest version and keeps WAL', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'store-'));
     const s = openBotStore(path.join(dir, 'x.sqlite'));
