@@ -2,7 +2,8 @@
  * The checkpoint registry: named checkpoints and which one is active (served by the bot).
  * State lives in `<root>/registry.json`, written atomically. Besides registered names, the registry finds
  * checkpoint folders under its root on its own: `<root>/<name>/meta.json`, or a training run
- * `<root>/<name>/{best,last}/meta.json` (best preferred).
+ * `<root>/<name>/{best,last}/meta.json` (best preferred). Registering or activating a checkpoint also makes
+ * (or refreshes) its ONNX decoder export for serving (sampler-factory.ts; best effort, never fails the call).
  */
 import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
@@ -12,6 +13,7 @@ import { childLogger } from '../log.js';
 import { dataDir } from '../paths.js';
 import { readCheckpointMeta, type CheckpointMeta } from './checkpoint.js';
 import { writeJsonAtomic } from './file-io.js';
+import { prepareCheckpointForServing } from './sampler-factory.js';
 
 const log = childLogger('registry');
 
@@ -134,6 +136,7 @@ export class CheckpointRegistry {
     state.checkpoints[name] = { dir: this.toStored(dir), registeredAt: new Date().toISOString() };
     await this.writeState(state);
     log.info({ name, dir: path.resolve(dir) }, 'checkpoint registered');
+    await prepareCheckpointForServing(dir);
   }
 
   /**
@@ -147,6 +150,7 @@ export class CheckpointRegistry {
     state.active = name;
     await this.writeState(state);
     log.info({ name, dir: entry.dir }, 'active checkpoint changed');
+    await prepareCheckpointForServing(entry.dir);
   }
 
   /** The active checkpoint, or null when none is active (or its folder is gone). */

@@ -4,20 +4,27 @@
  * whatever else is in the batch. All images of a call go through the decoder in one batch.
  */
 import * as tf from '@tensorflow/tfjs';
-import { UserError } from '../errors.js';
 import { childLogger } from '../log.js';
 import { loadCheckpoint, type CheckpointMeta } from './checkpoint.js';
 import type { Cvae } from './cvae.js';
+import { latentForSeed as latentValuesForSeed } from './latent.js';
+import { checkSampleInputs, packRows } from './sample-inputs.js';
 
 const log = childLogger('sampler');
 
-/** The latent vector of a seed: standard normal, `latentDim` wide. */
+/**
+ * The latent vector of a seed as a tensor: standard normal, `latentDim` wide, computed in plain JavaScript
+ * (latent.ts) so that every engine decodes the same z for the same seed.
+ */
 export function latentForSeed(seed: number, latentDim: number): tf.Tensor1D {
-  return tf.randomNormal([latentDim], 0, 1, 'float32', seed);
+  return tf.tensor1d(latentValuesForSeed(seed, latentDim));
 }
 
 /** Samples images from a loaded model. */
 export class Sampler {
+  /** The engine that runs the decoder. */
+  readonly engine = 'tfjs' as const;
+
   /**
    * @param cvae the model (the sampler takes ownership: `dispose()` frees it)
    * @param meta the checkpoint's metadata
@@ -52,24 +59,14 @@ export class Sampler {
    * @throws UserError when the counts or widths do not fit
    */
   async sample(embeddings: Float32Array[], seeds: number[]): Promise<Uint8Array[]> {
-    if (embeddings.length !== seeds.length) {
-      throw new UserError(`Got ${embeddings.length} embeddings but ${seeds.length} seeds; give one seed per image.`);
-    }
+    checkSampleInputs(embeddings, seeds, this.embeddingDim);
     if (embeddings.length === 0) return [];
     const dim = this.embeddingDim;
-    embeddings.forEach((e, i) => {
-      if (e.length !== dim) throw new UserError(`Embedding ${i + 1} has ${e.length} values; this model takes ${dim}.`);
-      if (!e.every(Number.isFinite)) throw new UserError(`Embedding ${i + 1} has values that are not finite numbers.`);
-    });
-    seeds.forEach((s) => {
-      if (!Number.isSafeInteger(s)) throw new UserError(`Seed ${s} is not an integer.`);
-    });
     const n = embeddings.length;
     const pixels = tf.tidy(() => {
-      const flat = new Float32Array(n * dim);
-      embeddings.forEach((e, i) => flat.set(e, i * dim));
-      const emb = tf.tensor2d(flat, [n, dim]);
-      const z = tf.stack(seeds.map((s) => latentForSeed(s, this.cvae.latentDim))) as tf.Tensor2D;
+      const emb = tf.tensor2d(packRows(embeddings, dim), [n, dim]);
+      const latentDim = this.cvae.latentDim;
+      const z = tf.tensor2d(packRows(seeds.map((s) => latentValuesForSeed(s, latentDim)), latentDim), [n, latentDim]);
       const images = this.cvae.decode(z, emb);
       return tf.cast(tf.clipByValue(tf.round(tf.mul(images, 255)), 0, 255), 'int32');
     });

@@ -1,0 +1,147 @@
+/**
+ * The serving sampler on ONNX Runtime: the same contract as the TensorFlow.js `Sampler` (per-image seeds,
+ * one decoder batch, uint8 RGB HWC images) over the checkpoint's `decoder.onnx` export, which returns the
+ * uint8 NHWC bytes directly. The session is created once per sampler and reused; the latent of a seed comes
+ * from latent.ts, so both engines decode the same z and give the same image (up to float rounding).
+ */
+import os from 'node:os';
+import type * as Ort from 'onnxruntime-node';
+import { UserError } from '../../errors.js';
+import { childLogger } from '../../log.js';
+import { readCheckpointMeta, type CheckpointMeta } from '../checkpoint.js';
+import { latentForSeed } from '../latent.js';
+import { checkSampleInputs, packRows } from '../sample-inputs.js';
+import { ensureDecoderOnnx } from './checkpoint-export.js';
+import { DECODER_INPUTS, DECODER_OUTPUT } from './export.js';
+
+const log = childLogger('onnx-sampler');
+
+/** Options of `OnnxSampler`. */
+export interface OnnxSamplerOptions {
+  /** Intra-op threads of the session (default `ONNX_THREADS`, else the number of cores). */
+  threads?: number;
+}
+
+/** The intra-op thread count: the option, else `ONNX_THREADS`, else the number of cores. */
+export function onnxThreads(option?: number, env: NodeJS.ProcessEnv = process.env): number {
+  const raw = option ?? (env.ONNX_THREADS ? Number(env.ONNX_THREADS) : undefined);
+  if (raw === undefined) return os.availableParallelism();
+  if (!Number.isInteger(raw) || raw < 1 || raw > 1024) {
+    throw new UserError(`ONNX_THREADS must be a whole number of threads from 1 up, got "${env.ONNX_THREADS ?? option}".`);
+  }
+  return raw;
+}
+
+let ortModule: Promise<typeof Ort> | null = null;
+
+/** Loads onnxruntime-node once (a native addon: loading can fail on unsupported platforms). */
+export function loadOnnxRuntime(): Promise<typeof Ort> {
+  if (!ortModule) {
+    const loading = import('onnxruntime-node').then((m) => (m.default ?? m) as unknown as typeof Ort);
+    loading.catch(() => { ortModule = null; });
+    ortModule = loading;
+  }
+  return ortModule;
+}
+
+/** Session options the decoder runs with: full graph optimisation, sequential execution, `threads` intra-op threads. */
+export function decoderSessionOptions(threads: number): Ort.InferenceSession.SessionOptions {
+  return { graphOptimizationLevel: 'all', executionMode: 'sequential', intraOpNumThreads: threads, interOpNumThreads: 1 };
+}
+
+/** Samples images with ONNX Runtime from a decoder export. */
+export class OnnxSampler {
+  /** The engine that runs the decoder. */
+  readonly engine = 'onnx' as const;
+
+  private constructor(
+    private readonly ort: typeof Ort,
+    private session: Ort.InferenceSession | null,
+    readonly meta: CheckpointMeta,
+    readonly threads: number,
+  ) {}
+
+  /**
+   * Opens a checkpoint for sampling on ONNX Runtime, exporting its decoder first when the folder has no
+   * up-to-date `decoder.onnx`.
+   */
+  static async fromCheckpoint(dir: string, opts: OnnxSamplerOptions = {}): Promise<OnnxSampler> {
+    const threads = onnxThreads(opts.threads);
+    const meta = await readCheckpointMeta(dir);
+    const ort = await loadOnnxRuntime();
+    const { path: file, regenerated } = await ensureDecoderOnnx(dir);
+    return OnnxSampler.fromFile(file, meta, { threads, ort, regenerated });
+  }
+
+  /** Opens a decoder export (uint8 output) made for the checkpoint described by `meta`. */
+  static async fromFile(
+    file: string | Uint8Array,
+    meta: CheckpointMeta,
+    opts: OnnxSamplerOptions & { ort?: typeof Ort; regenerated?: boolean } = {},
+  ): Promise<OnnxSampler> {
+    const threads = onnxThreads(opts.threads);
+    const ort = opts.ort ?? (await loadOnnxRuntime());
+    const started = Date.now();
+    const session =
+      typeof file === 'string'
+        ? await ort.InferenceSession.create(file, decoderSessionOptions(threads))
+        : await ort.InferenceSession.create(file, decoderSessionOptions(threads));
+    const names = [...session.inputNames].sort().join(',');
+    if (names !== [DECODER_INPUTS.embedding, DECODER_INPUTS.z].join(',') || !session.outputNames.includes(DECODER_OUTPUT)) {
+      throw new Error(`the ONNX decoder has inputs ${names} and outputs ${session.outputNames.join(',')}; it was not made by this exporter`);
+    }
+    log.info(
+      { name: meta.name, preset: meta.preset, resolution: meta.resolution, threads, regenerated: opts.regenerated ?? false, ms: Date.now() - started },
+      'onnx sampler ready',
+    );
+    return new OnnxSampler(ort, session, meta, threads);
+  }
+
+  /** Image side in pixels. */
+  get resolution(): number {
+    return this.meta.presetConfig.resolution;
+  }
+
+  /** Width of the embeddings the model takes. */
+  get embeddingDim(): number {
+    return this.meta.presetConfig.embeddingDim;
+  }
+
+  /** Size of z. */
+  get latentDim(): number {
+    return this.meta.presetConfig.latentDim;
+  }
+
+  /**
+   * Decodes one image per (embedding, seed) pair, in one session run.
+   * @param embeddings CLIP embeddings, `embeddingDim` floats each
+   * @param seeds one integer seed per embedding
+   * @returns images as uint8 RGB, `resolution * resolution * 3` bytes each, row-major HWC
+   * @throws UserError when the counts or widths do not fit
+   */
+  async sample(embeddings: Float32Array[], seeds: number[]): Promise<Uint8Array[]> {
+    checkSampleInputs(embeddings, seeds, this.embeddingDim);
+    const n = embeddings.length;
+    if (n === 0) return [];
+    if (!this.session) throw new Error('the ONNX sampler was disposed');
+    const L = this.latentDim;
+    const z = packRows(seeds.map((s) => latentForSeed(s, L)), L);
+    const emb = packRows(embeddings, this.embeddingDim);
+    const result = await this.session.run({
+      [DECODER_INPUTS.z]: new this.ort.Tensor('float32', z, [n, L]),
+      [DECODER_INPUTS.embedding]: new this.ort.Tensor('float32', emb, [n, this.embeddingDim]),
+    });
+    const out = result[DECODER_OUTPUT];
+    const size = this.resolution * this.resolution * 3;
+    if (out.type !== 'uint8' || out.data.length !== n * size) {
+      throw new Error(`the ONNX decoder returned ${out.type} [${out.dims.join(', ')}], expected uint8 [${n}, ${this.resolution}, ${this.resolution}, 3]`);
+    }
+    const data = out.data as Uint8Array;
+    return Array.from({ length: n }, (_, i) => data.slice(i * size, (i + 1) * size));
+  }
+
+  /** Releases the session (onnxruntime-node 1.14 frees its native memory when the session is collected). */
+  dispose(): void {
+    this.session = null;
+  }
+}
