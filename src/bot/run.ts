@@ -1,6 +1,7 @@
 /**
- * Wiring of the bot process: the bot core over the real model side (ClipEmbedder, CheckpointRegistry, Sampler,
- * sharp image grids), the SQLite store and the training runner; then the configured platforms (Discord, Slack,
+ * Wiring of the bot process: the bot core over the real model side (ClipEmbedder, CheckpointRegistry, samplers
+ * from createSampler — ONNX Runtime off the event loop when it works, else TensorFlow.js; SAMPLER_ENGINE —, sharp
+ * image grids), the SQLite store and the training runner; then the configured platforms (Discord, Slack,
  * or both in one process).
  */
 import path from 'node:path';
@@ -9,7 +10,7 @@ import type { BotConfig } from '../config/env.js';
 import { initBackend } from '../model/backend.js';
 import { ClipEmbedder } from '../model/clip/embedder.js';
 import { CheckpointRegistry } from '../model/registry.js';
-import { Sampler } from '../model/sampler.js';
+import { createSampler } from '../model/sampler-factory.js';
 import { gridPng, imagePng } from '../model/image-grid.js';
 import { getPreset } from '../model/presets.js';
 import { AdminPolicy } from './core/admin.js';
@@ -67,7 +68,7 @@ export async function createBotRuntime(config: Pick<BotConfig, 'DATA_DIR' | 'CLI
     log.error({ model: active.name, modelClip: active.meta.clipModel, loadedClip: embedder.modelId },
       'the active model was trained with another CLIP model; /imagine will refuse it until an admin switches models or CLIP_MODEL');
   }
-  const samplers = new CheckpointSamplerProvider({ registry, load: (dir) => Sampler.fromCheckpoint(dir), clipModel: embedder.modelId });
+  const samplers = new CheckpointSamplerProvider({ registry, load: (dir) => createSampler(dir), clipModel: embedder.modelId });
   const training = new TrainingRunner({
     runs: store.runs, catalog: registry, checkPreset: (name) => { getPreset(name); },
     runsDir: path.join(dataDir, 'checkpoints'), datasetsDir: path.join(dataDir, 'datasets'), lockFile: path.join(dataDir, 'training.lock'),
