@@ -6,7 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { assertClose, runOn, seededTensor, useBackend } from './helpers.js';
+import { separateFilter } from '../../src/model/wasm/depthwise-separable.js';
+import { tileInto } from '../../src/model/wasm/tile.js';
+import { assertClose, runOn, seeded, seededTensor, useBackend } from './helpers.js';
 
 const TOL = 1e-4;
 
@@ -73,6 +75,20 @@ interface DepthwiseCase {
   multiplier: number;
   stride: number;
   pad: Pad;
+  /** A per-channel Gaussian window (separable: runs the two-pass path) instead of random weights. */
+  gaussian?: boolean;
+}
+
+/** A normalised Gaussian window [k, k, channels, 1] with a different sigma per channel. */
+function gaussianWindow(k: number, channels: number): tf.Tensor4D {
+  const values = new Float32Array(k * k * channels);
+  for (let c = 0; c < channels; c++) {
+    const sigma = 1 + 0.5 * c;
+    const g = Array.from({ length: k }, (_, i) => Math.exp(-((i - (k - 1) / 2) ** 2) / (2 * sigma ** 2)));
+    const total = g.reduce((a, b) => a + b, 0) ** 2;
+    for (let a = 0; a < k; a++) for (let b = 0; b < k; b++) values[(a * k + b) * channels + c] = (g[a] * g[b]) / total;
+  }
+  return tf.tensor4d(values, [k, k, channels, 1]);
 }
 
 const DEPTHWISE_CASES: DepthwiseCase[] = [
@@ -80,13 +96,16 @@ const DEPTHWISE_CASES: DepthwiseCase[] = [
   { x: [2, 9, 7, 3], k: 3, multiplier: 1, stride: 2, pad: 'same' },
   { x: [2, 10, 8, 2], k: 5, multiplier: 2, stride: 1, pad: 'same' },
   { x: [3, 11, 9, 2], k: 3, multiplier: 3, stride: 2, pad: 'valid' },
+  { x: [2, 16, 14, 3], k: 11, multiplier: 1, stride: 1, pad: 'valid', gaussian: true }, // SSIM exactly
+  { x: [2, 13, 9, 2], k: 7, multiplier: 1, stride: 2, pad: 'same', gaussian: true },
+  { x: [1, 9, 12, 3], k: 7, multiplier: 1, stride: 1, pad: 'same', gaussian: true },
 ];
 
 for (const [i, c] of DEPTHWISE_CASES.entries()) {
-  test(`depthwiseConv2d gradients match the cpu backend (x ${c.x.join('x')}, kernel ${c.k}, multiplier ${c.multiplier}, stride ${c.stride}, ${c.pad})`, async () => {
+  test(`depthwiseConv2d gradients match the cpu backend (x ${c.x.join('x')}, ${c.gaussian ? 'Gaussian ' : ''}kernel ${c.k}, multiplier ${c.multiplier}, stride ${c.stride}, ${c.pad})`, async () => {
     const run = () => {
       const x = seededTensor(c.x, 70 + i) as tf.Tensor4D;
-      const w = seededTensor([c.k, c.k, c.x[3], c.multiplier], 80 + i) as tf.Tensor4D;
+      const w = c.gaussian ? gaussianWindow(c.k, c.x[3]) : (seededTensor([c.k, c.k, c.x[3], c.multiplier], 80 + i) as tf.Tensor4D);
       const f = (a: tf.Tensor, b: tf.Tensor) => tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad);
       const y = f(x, w);
       const r = seededTensor(y.shape, 90 + i);
@@ -99,17 +118,97 @@ for (const [i, c] of DEPTHWISE_CASES.entries()) {
   });
 }
 
+test('separateFilter factors Gaussian windows and refuses windows that are not rank one', async () => {
+  await useBackend('cpu');
+  const w = gaussianWindow(11, 3);
+  const values = w.dataSync() as Float32Array;
+  const f = separateFilter(values, 11, 11, 3);
+  assert.ok(f, 'a Gaussian window is separable');
+  let worst = 0;
+  for (let a = 0; a < 11; a++) {
+    for (let b = 0; b < 11; b++) {
+      for (let c = 0; c < 3; c++) worst = Math.max(worst, Math.abs(f.u[a * 3 + c] * f.v[b * 3 + c] - values[(a * 11 + b) * 3 + c]));
+    }
+  }
+  const max = Math.max(...values);
+  assert.ok(worst < 1e-6 * max, `u·vᵀ reproduces the window (max error ${worst} of ${max})`);
+  assert.equal(separateFilter(seeded(11 * 11 * 3, 4), 11, 11, 3), null);
+  const almost = values.slice();
+  almost[5 * 33 + 3 * 3 + 1] += 1e-3;
+  assert.equal(separateFilter(almost, 11, 11, 3), null, 'one perturbed tap breaks separability');
+  w.dispose();
+});
+
+const TILE_CASES: { shape: number[]; reps: number[]; dtype: 'float32' | 'int32' }[] = [
+  { shape: [1, 1, 1, 5], reps: [2, 3, 4, 1], dtype: 'float32' },
+  { shape: [2, 3], reps: [3, 2], dtype: 'float32' },
+  { shape: [4], reps: [3], dtype: 'int32' },
+  { shape: [2, 1, 3], reps: [1, 4, 2], dtype: 'int32' },
+  { shape: [3, 2, 2, 2], reps: [1, 1, 1, 1], dtype: 'float32' },
+];
+
+for (const c of TILE_CASES) {
+  test(`tile matches the cpu backend (${c.dtype} ${c.shape.join('x')} by ${c.reps.join('x')})`, async () => {
+    const run = () => {
+      const x = tf.cast(tf.mul(seededTensor(c.shape, 7), 100), c.dtype);
+      return [tf.cast(tf.tile(x, c.reps), 'float32')];
+    };
+    const expected = await runOn('cpu', run);
+    const actual = await runOn('wasm', run);
+    assert.deepEqual(Array.from(actual[0]), Array.from(expected[0]));
+  });
+}
+
+test('tileInto handles scalars and leaves nothing unwritten', () => {
+  const dst = new Float32Array(1);
+  tileInto(new Float32Array([3]), [], [], dst);
+  assert.deepEqual([...dst], [3]);
+  const out = new Float32Array(12).fill(NaN);
+  tileInto(new Float32Array([1, 2]), [1, 2], [3, 2], out);
+  assert.deepEqual([...out], [1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2]);
+});
+
+for (const [ta, tb] of [
+  [false, false],
+  [true, false],
+  [false, true],
+  [true, true],
+] as const) {
+  test(`matMul and fused matMul match the cpu backend (transposeA ${ta}, transposeB ${tb}), with their gradients`, async () => {
+    const run = () => {
+      const a = seededTensor(ta ? [7, 5] : [5, 7], 11);
+      const b = seededTensor(tb ? [9, 7] : [7, 9], 12);
+      const a3 = seededTensor(ta ? [3, 7, 4] : [3, 4, 7], 13);
+      const b3 = seededTensor(tb ? [3, 6, 7] : [3, 7, 6], 14);
+      const bias = seededTensor([9], 15);
+      const mm = (x: tf.Tensor, y: tf.Tensor) => tf.matMul(x, y, ta, tb);
+      const fused = (x: tf.Tensor, y: tf.Tensor) =>
+        tf.fused.matMul({ a: x as tf.Tensor2D, b: y as tf.Tensor2D, transposeA: ta, transposeB: tb, bias, activation: 'relu' });
+      const r = seededTensor([5, 9], 16);
+      const g = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(fused(x, y), r)));
+      return [mm(a, b), mm(a3, b3), fused(a, b), ...g([a, b])];
+    };
+    const expected = await runOn('cpu', run);
+    const actual = await runOn('wasm', run);
+    assertClose(actual, expected, TOL, 'matMul [2-D, batched, fused, da, db]');
+  });
+}
+
 test('the training kernels free their intermediates (no tensor or wasm data left behind)', async () => {
   await useBackend('wasm');
   const x = seededTensor([2, 9, 7, 3], 1) as tf.Tensor4D;
   const w = seededTensor([3, 3, 3, 4], 2) as tf.Tensor4D;
   const k = seededTensor([5, 5, 3, 1], 3) as tf.Tensor4D;
+  const gauss = gaussianWindow(7, 3);
   const step = () =>
     tf.tidy(() => {
       const g = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
         tf.add(
           tf.sum(tf.conv2dTranspose(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same'), b as tf.Tensor4D, [2, 9, 7, 3], 2, 'same')),
-          tf.sum(tf.depthwiseConv2d(a as tf.Tensor4D, k, 1, 'valid')),
+          tf.add(
+            tf.sum(tf.depthwiseConv2d(a as tf.Tensor4D, k, 1, 'valid')),
+            tf.sum(tf.depthwiseConv2d(a as tf.Tensor4D, gauss, 1, 'same')),
+          ),
         ),
       )([x, w]);
       return g.map((t) => t.sum());
@@ -121,5 +220,5 @@ test('the training kernels free their intermediates (no tensor or wasm data left
   for (let i = 0; i < 5; i++) tf.dispose(step());
   assert.equal(tf.memory().numTensors, tensors);
   assert.equal(backend.numDataIds(), dataIds);
-  tf.dispose([x, w, k]);
+  tf.dispose([x, w, k, gauss]);
 });

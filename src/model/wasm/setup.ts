@@ -6,6 +6,9 @@
  * - Conv2DBackpropInput (stock one is scalar loops): stride-phase decomposition onto XNNPACK convolutions.
  * - DepthwiseConv2dNativeBackpropInput (missing; SSIM's gradient): the same on the depthwise convolution.
  * - DepthwiseConv2dNativeBackpropFilter (missing): direct loops.
+ * - DepthwiseConv2dNative: large separable windows (SSIM's Gaussian) as two 1-D passes; others stock.
+ * - BatchMatMul, _FusedMatMul: transposed operands transposed explicitly so XNNPACK's plain path runs.
+ * - Tile (stock one copies element by element): block copies.
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -13,27 +16,51 @@ import * as tf from '@tensorflow/tfjs';
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter.js';
 import { conv2DBackpropInputConfig, depthwiseConv2dNativeBackpropInputConfig } from './conv2d-backprop-input.js';
 import { depthwiseConv2dNativeBackpropFilterConfig } from './depthwise-backprop-filter.js';
+import { makeDepthwiseConfig } from './depthwise-separable.js';
 import { WASM } from './kernel-utils.js';
+import { makeMatMulConfig } from './matmul.js';
+import { makeTileConfig } from './tile.js';
 
-/** The kernels this folder provides for the wasm backend. */
-export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
-  conv2DBackpropFilterConfig,
-  conv2DBackpropInputConfig,
-  depthwiseConv2dNativeBackpropInputConfig,
-  depthwiseConv2dNativeBackpropFilterConfig,
+/** Names of the kernels this folder registers for 'wasm' (added or replacing the stock ones). */
+export const WASM_TRAINING_KERNELS: readonly string[] = [
+  'Conv2DBackpropFilter',
+  'Conv2DBackpropInput',
+  'DepthwiseConv2dNativeBackpropInput',
+  'DepthwiseConv2dNativeBackpropFilter',
+  'DepthwiseConv2dNative',
+  'BatchMatMul',
+  '_FusedMatMul',
+  'Tile',
 ];
 
+let registered = false;
+
 /**
- * Registers the training kernels for 'wasm', replacing any registered under the same names (the stock
- * Conv2DBackpropInput). Idempotent. Call after `@tensorflow/tfjs-backend-wasm` is imported.
+ * Registers the training kernels for 'wasm', replacing the stock ones of the same names (which some of them
+ * call for the cases they do not handle). Idempotent. Call after `@tensorflow/tfjs-backend-wasm` is imported.
  */
 export function registerWasmTrainingKernels(): void {
-  for (const config of WASM_TRAINING_KERNELS) {
-    const current = tf.getKernel(config.kernelName, WASM);
-    if (current?.kernelFunc === config.kernelFunc) continue;
-    if (current) tf.unregisterKernel(config.kernelName, WASM);
+  if (registered) return;
+  const stock = (name: string): tf.KernelConfig => {
+    const kernel = tf.getKernel(name, WASM);
+    if (!kernel) throw new Error(`@tensorflow/tfjs-backend-wasm has no ${name} kernel`);
+    return kernel;
+  };
+  const configs: tf.KernelConfig[] = [
+    conv2DBackpropFilterConfig,
+    conv2DBackpropInputConfig,
+    depthwiseConv2dNativeBackpropInputConfig,
+    depthwiseConv2dNativeBackpropFilterConfig,
+    makeDepthwiseConfig(stock('DepthwiseConv2dNative')),
+    makeMatMulConfig('BatchMatMul', stock('BatchMatMul')),
+    makeMatMulConfig('_FusedMatMul', stock('_FusedMatMul')),
+    makeTileConfig(stock('Tile')),
+  ];
+  for (const config of configs) {
+    if (tf.getKernel(config.kernelName, WASM)) tf.unregisterKernel(config.kernelName, WASM);
     tf.registerKernel(config);
   }
+  registered = true;
 }
 
 let loaded: Promise<void> | null = null;
