@@ -5,6 +5,8 @@ import { decodeCustomId, encodeCustomId, generationButtons } from '../../src/bot
 import { registerCommands } from '../../src/cli/commands/register-commands.js';
 import { csvCell, formatFeedback, parseSince, runFeedbackExport } from '../../src/cli/commands/feedback.js';
 import { FakeDiscord } from '../fakes/discord-server.js';
+import { DiscordAPIError } from 'discord.js';
+import { safeError } from '../../src/bot/discord/log-safe.js';
 
 describe('discord command definitions', () => {
   it('define /imagine, /train and /model with their options', () => {
@@ -47,6 +49,19 @@ describe('discord command definitions', () => {
     } finally {
       await fake.close();
     }
+  });
+});
+
+describe('discord error logging', () => {
+  it('redacts interaction tokens and drops request bodies', () => {
+    const url = 'https://discord.com/api/v10/webhooks/123/aW50ZXJhY3Rpb24tdG9rZW4/messages/%40original';
+    const err = new DiscordAPIError({ message: 'Unknown Webhook', code: 10015 }, 10015, 404, 'PATCH', url,
+      { files: [{ name: 'x.png', data: Buffer.alloc(10) }], body: { content: 'secret prompt' } });
+    const logged = JSON.stringify(safeError(err));
+    assert.doesNotMatch(logged, /aW50ZXJhY3Rpb24tdG9rZW4|secret prompt|x\.png/);
+    assert.match(logged, /webhooks\/123\/\[redacted\]\/messages/);
+    assert.match(logged, /"status":404/);
+    assert.match(logged, /"code":10015/);
   });
 });
 

@@ -3,6 +3,7 @@ import {
   Events, type Client, type Interaction, type MessageReaction, type PartialMessageReaction, type PartialUser, type User,
 } from 'discord.js';
 import { childLogger } from '../../log.js';
+import { safeError } from './log-safe.js';
 import { commands } from './commands/index.js';
 import { handleGenerationButton } from './buttons.js';
 import { replyWithError } from './replies.js';
@@ -26,7 +27,7 @@ export async function onInteraction(interaction: Interaction, ctx: DiscordContex
     }
   } catch (err) {
     if (interaction.isRepliable()) await replyWithError(interaction, err);
-    else log.error({ err }, 'interaction failed');
+    else log.error({ err: safeError(err) }, 'interaction failed');
   }
 }
 
@@ -42,7 +43,7 @@ export function onReaction(client: Client, ctx: DiscordContext, reaction: Messag
   try {
     ctx.core.recordReaction({ platform: 'discord', messageRef: reaction.message.id, userId: user.id, reaction: reactionName(reaction), added });
   } catch (err) {
-    log.error({ err }, 'could not record a reaction');
+    log.error({ err: safeError(err) }, 'could not record a reaction');
   }
 }
 
@@ -51,6 +52,6 @@ export function attachListeners(client: Client, ctx: DiscordContext): void {
   client.on(Events.InteractionCreate, (interaction) => { void onInteraction(interaction, ctx); });
   client.on(Events.MessageReactionAdd, (reaction, user) => onReaction(client, ctx, reaction, user, true));
   client.on(Events.MessageReactionRemove, (reaction, user) => onReaction(client, ctx, reaction, user, false));
-  client.on(Events.Error, (err) => log.error({ err }, 'discord client error'));
+  client.on(Events.Error, (err) => log.error({ err: safeError(err) }, 'discord client error'));
   client.on(Events.ShardDisconnect, (event, shardId) => log.warn({ code: event.code, shardId }, 'gateway disconnected'));
 }

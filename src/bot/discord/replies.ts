@@ -1,6 +1,7 @@
 /** Rendering core results as Discord messages, and showing errors to the user. */
 import { AttachmentBuilder, MessageFlags, type InteractionEditReplyOptions, type RepliableInteraction } from 'discord.js';
 import { childLogger } from '../../log.js';
+import { safeError } from './log-safe.js';
 import { userMessageOf, isUserError } from '../core/errors.js';
 import type { ImagineReply } from '../core/types.js';
 import { generationButtons } from './components.js';
@@ -22,7 +23,7 @@ export function generationMessage(reply: ImagineReply): InteractionEditReplyOpti
  * `publicDeferred`: the interaction was deferred visibly, so the placeholder is removed and the message sent privately.
  */
 export async function replyWithError(interaction: RepliableInteraction, err: unknown, opts: { publicDeferred?: boolean } = {}): Promise<void> {
-  if (!isUserError(err)) log.error({ err, interactionId: interaction.id }, 'interaction failed');
+  if (!isUserError(err)) log.error({ err: safeError(err), interactionId: interaction.id }, 'interaction failed');
   const content = userMessageOf(err);
   try {
     if (interaction.deferred || interaction.replied) {
@@ -36,6 +37,6 @@ export async function replyWithError(interaction: RepliableInteraction, err: unk
       await interaction.reply({ content, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
     }
   } catch (replyErr) {
-    log.warn({ err: replyErr, interactionId: interaction.id }, 'could not show the error to the user');
+    log.warn({ err: safeError(replyErr), interactionId: interaction.id }, 'could not show the error to the user');
   }
 }
