@@ -5,6 +5,7 @@ import * as feedback from './feedback.js';
 import * as model from './model.js';
 import * as registerCommands from './register-commands.js';
 import * as sample from './sample.js';
+import * as slackManifest from './slack-manifest.js';
 import * as trainCommand from './train.js';
 
 /** A CLI command module: adds its command (and subcommands) to the program. */
@@ -21,4 +22,5 @@ export const commandModules: CommandModule[] = [
   model,
   sample,
   registerCommands,
+  slackManifest,
 ];
