@@ -3,18 +3,18 @@
  * `startSlack(core, config)` builds it, checks the token (auth.test) and starts listening.
  */
 import type { AddressInfo } from 'node:net';
-import type { App } from '@slack/bolt';
+import { SocketModeReceiver, type App } from '@slack/bolt';
+import type { BotConfig } from '../../config/env.js';
 import { UserError } from '../../errors.js';
 import { childLogger } from '../../log.js';
 import type { BotCore } from '../core/types.js';
-import { SocketModeReceiver } from '@slack/bolt';
 import { buildSlackApp } from './app.js';
-import type { BotConfig } from '../../config/env.js';
 import { SLACK_EVENTS_PATH, slackConfigFrom, type SlackConfig } from './config.js';
 
 export { createSlackApp } from './app.js';
 export type { SlackConfig } from './config.js';
 export { SLACK_EVENTS_PATH, slackConfigFrom } from './config.js';
+export { slackAppManifest, SLACK_BOT_SCOPES, SLACK_BOT_EVENTS } from './manifest.js';
 
 const log = childLogger('slack');
 
