@@ -65,6 +65,7 @@ describe('slack adapter end to end', () => {
   let slack: SlackHandle;
   let url: string;
   let clip: ClipEmbedder;
+  let training: TrainingRunner;
 
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slack-e2e-'));
@@ -92,7 +93,7 @@ describe('slack adapter end to end', () => {
       catalog,
       renderer: { grid: (images, size) => gridPng(images, size, { scale: 4 }), image: (image, size) => imagePng(image, size, 4) },
       admins: new AdminPolicy(['slack:U456']),
-      training: new TrainingRunner({
+      training: training = new TrainingRunner({
         runs: store.runs, catalog, runsDir: path.join(dir, 'runs'), lockFile: path.join(dir, 'training.lock'),
         checkPreset: (name) => { getPreset(name); },
         // The real `train` CLI as a child process, on small synthetic data so an epoch takes seconds.
@@ -111,6 +112,8 @@ describe('slack adapter end to end', () => {
 
   after(async () => {
     await slack?.stop();
+    await training?.stop(); // a failed test may leave a run going: the trainer saves and exits on SIGTERM
+    await training?.idle();
     await core?.close();
     provider?.clear();
     await clip?.dispose();
