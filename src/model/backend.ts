@@ -1,17 +1,19 @@
 /**
  * Picks the TensorFlow.js backend once per process: the native GPU build (`@tensorflow/tfjs-node-gpu`),
- * then the native CPU build (`@tensorflow/tfjs-node`), then the pure-JS `cpu` backend that ships with
+ * then the native CPU build (`@tensorflow/tfjs-node`), then WebAssembly (`@tensorflow/tfjs-backend-wasm` with
+ * this project's training kernels, src/model/wasm), then the pure-JS `cpu` backend that ships with
  * `@tensorflow/tfjs`. `TFJS_BACKEND` forces one of them.
  */
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.js';
 import { childLogger } from '../log.js';
+import { initWasmBackend } from './wasm/setup.js';
 
 const log = childLogger('backend');
 
 /** The backend in use and whether TensorFlow found a GPU. */
 export interface BackendInfo {
-  /** TensorFlow.js backend name: `tensorflow` (native, CPU or GPU) or `cpu` (pure JS). */
+  /** TensorFlow.js backend name: `tensorflow` (native, CPU or GPU), `wasm` or `cpu` (pure JS). */
   backend: string;
   /** True when the native GPU build runs on a CUDA device. */
   gpu: boolean;
@@ -19,7 +21,7 @@ export interface BackendInfo {
   package: string;
 }
 
-type Choice = 'tfjs-node-gpu' | 'tfjs-node' | 'cpu';
+type Choice = 'tfjs-node-gpu' | 'tfjs-node' | 'wasm' | 'cpu';
 
 /** Accepted values of `TFJS_BACKEND`, with aliases. */
 const ALIASES: Record<string, Choice> = {
@@ -29,6 +31,8 @@ const ALIASES: Record<string, Choice> = {
   'tfjs-node': 'tfjs-node',
   node: 'tfjs-node',
   tensorflow: 'tfjs-node',
+  wasm: 'wasm',
+  'tfjs-backend-wasm': 'wasm',
   cpu: 'cpu',
   js: 'cpu',
 };
@@ -57,12 +61,12 @@ export function currentBackend(): BackendInfo | null {
 
 async function chooseBackend(): Promise<BackendInfo> {
   const forced = process.env.TFJS_BACKEND?.trim().toLowerCase();
-  let order: Choice[] = ['tfjs-node-gpu', 'tfjs-node', 'cpu'];
+  let order: Choice[] = ['tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu'];
   if (forced) {
     const choice = ALIASES[forced];
     if (!choice) {
       throw new UserError(
-        `TFJS_BACKEND="${process.env.TFJS_BACKEND}" is not a backend I know. Use one of: tfjs-node-gpu, tfjs-node, cpu (or unset it to pick the best available).`,
+        `TFJS_BACKEND="${process.env.TFJS_BACKEND}" is not a backend I know. Use one of: tfjs-node-gpu, tfjs-node, wasm, cpu (or unset it to pick the best available).`,
       );
     }
     order = [choice];
@@ -77,6 +81,27 @@ async function chooseBackend(): Promise<BackendInfo> {
       const info: BackendInfo = { backend: tf.getBackend(), gpu: false, package: '@tensorflow/tfjs' };
       log.info({ ...info, tried: failures }, 'TensorFlow.js backend: pure-JS cpu (slow; install @tensorflow/tfjs-node for speed)');
       return info;
+    }
+    if (choice === 'wasm') {
+      try {
+        tf.enableProdMode();
+        await initWasmBackend();
+        const info: BackendInfo = { backend: tf.getBackend(), gpu: false, package: '@tensorflow/tfjs-backend-wasm' };
+        log.info({ ...info, tried: failures }, 'TensorFlow.js backend: wasm (XNNPACK, SIMD, one thread) with training kernels');
+        return info;
+      } catch (err) {
+        const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);
+        failures.push(`@tensorflow/tfjs-backend-wasm: ${reason}`);
+        log.debug({ reason }, 'wasm backend not available');
+        if (forced) {
+          throw new UserError(
+            `TFJS_BACKEND=${process.env.TFJS_BACKEND} asks for the wasm backend, but it could not start (${reason}). ` +
+              'Reinstall with `npm ci` (the package ships its .wasm files) or unset TFJS_BACKEND.',
+            { cause: err },
+          );
+        }
+        continue;
+      }
     }
     const pkg = `@tensorflow/${choice}`;
     try {
