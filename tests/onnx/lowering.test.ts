@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import ort from 'onnxruntime-node';
 import { initBackend } from '../../src/model/backend.js';
 import type { ConvWeights } from '../../src/model/onnx/decoder-weights.js';
-import { constantInputResponse, nhwcToNchwColumns, onnxKernel, sameConvPads, sameConvTransposePads } from '../../src/model/onnx/lowering.js';
+import { constantInputResponse, nhwcToNchwColumns, onnxKernel, phaseConvs, sameConvPads, sameConvTransposePads, subPixelConv } from '../../src/model/onnx/lowering.js';
 import { OnnxGraphBuilder } from '../../src/model/onnx/proto.js';
 import { uniforms } from './helpers.js';
 
@@ -119,4 +119,55 @@ test('the column permutation turns an NHWC reshape into an NCHW one', () => {
   assert.deepEqual([...perm].sort((a, b) => a - b), Array.from({ length: h * w * c }, (_, i) => i));
   const nhwc = tf.tidy(() => tf.range(0, h * w * c).reshape([1, h, w, c]).transpose([0, 3, 1, 2]).dataSync());
   assert.deepEqual([...perm], [...nhwc]);
+});
+
+/** Runs a sub-pixel (one Conv) or per-phase (one Conv per phase + Concat) rewrite of a transpose, then DepthToSpace. */
+async function onnxSubPixel(c: ConvWeights, x: Float32Array, size: number, perPhase: boolean): Promise<Float32Array | null> {
+  const g = new OnnxGraphBuilder();
+  const input = g.input('x', 'float', [1, size, size, c.inChannels]);
+  const nchw = g.node('Transpose', [input], { perm: { ints: [0, 3, 1, 2] } });
+  const s = c.stride;
+  let phases: string;
+  if (perPhase) {
+    const convs = phaseConvs(c);
+    if (!convs) return null;
+    const b = g.floats('b', c.bias, [c.outChannels]);
+    phases = g.node('Concat', convs.map((p, i) => g.node('Conv', [nchw, g.floats(`w${i}`, p.weights, [c.outChannels, c.inChannels, ...p.kernel]), b], { kernel_shape: { ints: p.kernel }, pads: { ints: p.pads } })), { axis: { int: 1 } });
+  } else {
+    const sp = subPixelConv(c);
+    phases = g.node('Conv', [nchw, g.floats('w', sp.weights, [s * s * c.outChannels, c.inChannels, sp.kernel, sp.kernel]), g.floats('b', sp.bias, [s * s * c.outChannels])], {
+      kernel_shape: { ints: [sp.kernel, sp.kernel] }, pads: { ints: [sp.padBefore, sp.padBefore, sp.padAfter, sp.padAfter] },
+    });
+  }
+  const img = s > 1 ? g.node('DepthToSpace', [phases], { blocksize: { int: s }, mode: { string: 'DCR' } }) : phases;
+  const out = g.node('Transpose', [img], { perm: { ints: [0, 2, 3, 1] } }, 'y');
+  g.output(out, 'float', [1, size * s, size * s, c.outChannels]);
+  const session = await ort.InferenceSession.create(g.encode({ opset: 13, graphName: 't', producer: 'test' }));
+  const res = await session.run({ x: new ort.Tensor('float32', x, [1, size, size, c.inChannels]) });
+  return res.y.data as Float32Array;
+}
+
+test('Conv2DTranspose rewritten as sub-pixel and per-phase convolutions matches TensorFlow', async () => {
+  let seed = 300;
+  let phased = 0;
+  for (const s of [1, 2, 3]) {
+    for (const k of [1, 2, 3, 4, 5]) {
+      const c = conv(k, s, 3, 2, seed++);
+      const size = 4;
+      const x = uniforms(seed++, size * size * 3, -1, 1);
+      const ref = tfLayer(c, true, x, size);
+      const sub = await onnxSubPixel(c, x, size, false);
+      assert.ok(sub && maxAbsDiff(sub, ref) < 1e-5, `sub-pixel kernel ${k} stride ${s}`);
+      if (s > 1) {
+        const per = await onnxSubPixel(c, x, size, true);
+        if (per) {
+          phased++;
+          assert.ok(maxAbsDiff(per, ref) < 1e-5, `per-phase kernel ${k} stride ${s}`);
+        } else {
+          assert.ok(k < s, `only kernels smaller than the stride leave a phase without taps (kernel ${k} stride ${s})`);
+        }
+      }
+    }
+  }
+  assert.ok(phased >= 7);
 });
