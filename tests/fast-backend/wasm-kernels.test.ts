@@ -12,7 +12,7 @@ import { assertClose, runOn, seeded, seededTensor, useBackend } from './helpers.
 
 const TOL = 1e-4;
 
-type Pad = 'same' | 'valid';
+type Pad = 'same' | 'valid' | [[0, 0], [number, number], [number, number], [0, 0]];
 interface ConvCase {
   x: [number, number, number, number];
   k: [number, number];
@@ -30,9 +30,13 @@ const CONV_CASES: ConvCase[] = [
   { x: [2, 11, 11, 2], k: [3, 3], out: 3, stride: 3, pad: 'same' },
   { x: [2, 12, 10, 3], k: [1, 1], out: 4, stride: 2, pad: 'valid' },
   { x: [1, 7, 7, 5], k: [5, 5], out: 2, stride: 2, pad: 'valid' },
+  // The last row and column are not reached by any window: their input gradient is zero.
+  { x: [2, 10, 8, 3], k: [3, 3], out: 3, stride: 2, pad: 'valid' },
+  // Explicit padding wider than the kernel: some sub-pixel phases start past dy's first row.
+  { x: [2, 6, 7, 2], k: [3, 3], out: 3, stride: 2, pad: [[0, 0], [3, 1], [0, 4], [0, 0]] },
 ];
 
-const name = (c: ConvCase) => `x ${c.x.join('x')}, kernel ${c.k.join('x')}, stride ${c.stride}, ${c.pad}`;
+const name = (c: ConvCase) => `x ${c.x.join('x')}, kernel ${c.k.join('x')}, stride ${c.stride}, ${JSON.stringify(c.pad)}`;
 
 for (const [i, c] of CONV_CASES.entries()) {
   test(`conv2d gradients match the cpu backend (${name(c)})`, async () => {
