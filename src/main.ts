@@ -1,25 +1,31 @@
 /**
- * The bot process (`npm start`): validates the environment, starts the configured platforms, and shuts down
- * cleanly on SIGINT/SIGTERM (a running training run saves a checkpoint first).
+ * The bot process (`npm start`): validates the environment, serves /healthz and /metrics on HOST:PORT, starts
+ * the configured chat platforms (with no chat tokens: the local playground instead), and shuts down cleanly on
+ * SIGINT/SIGTERM (queued requests fail with a message, a running training run saves a checkpoint first, exit 0).
  */
-import { loadConfig } from './config/env.js';
 import { isUserError } from './errors.js';
 import { logger } from './log.js';
-import { startBot } from './bot/run.js';
+import { startApp, type RunningApp } from './bot/web/app.js';
 
 async function main(): Promise<void> {
-  const config = loadConfig();
-  if (!process.env.DATA_DIR) process.env.DATA_DIR = config.DATA_DIR;
-  const bot = await startBot(config);
+  let app: RunningApp | null = null;
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
-    bot.stop().then(() => process.exit(0), (err) => { logger.error({ err }, 'shutdown failed'); process.exit(1); });
+    if (!app) process.exit(0);
+    app.stop().then(() => process.exit(0), (err) => { logger.error({ err }, 'shutdown failed'); process.exit(1); });
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+  app = await startApp();
+  const running = app;
+  running.ready.catch((err) => {
+    if (isUserError(err)) process.stderr.write(`${err.message}\n`);
+    else logger.fatal({ err }, 'bot failed to start');
+    running.stop().finally(() => process.exit(1));
+  });
 }
 
 main().catch((err) => {

@@ -1,0 +1,87 @@
+/**
+ * Which model `npm start` serves and which CLIP it loads for it.
+ *
+ * - The model: the registry's active checkpoint; when none is active, the demo checkpoint shipped in the
+ *   repository ({@link defaultCheckpoint}, `models/demo`) is registered as `demo` and activated.
+ * - CLIP: `CLIP_MODEL` when set; else the CLIP the served checkpoint was trained with (its `meta.clipModel`),
+ *   except that a tiny-clip test fixture folder recorded on another machine maps to this repository's
+ *   `tests/fixtures/tiny-clip` (the demo is conditioned on it); else the default hub model.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { childLogger } from '../../log.js';
+import { repoRoot } from '../../paths.js';
+import { readCheckpointMeta, type CheckpointMeta } from '../../model/checkpoint.js';
+import { DEFAULT_CLIP_MODEL } from '../../model/clip/model-source.js';
+
+const log = childLogger('served-model');
+
+/** Where the shipped demo checkpoint lives. */
+export const DEMO_CHECKPOINT_DIR = path.join(repoRoot, 'models', 'demo');
+/** The tiny random-weight CLIP of the tests and the offline demo. */
+export const TINY_CLIP_FIXTURE_DIR = path.join(repoRoot, 'tests', 'fixtures', 'tiny-clip');
+/** Registry name of the shipped demo. */
+export const DEMO_MODEL_NAME = 'demo';
+
+/** The checkpoint shipped with the repository (`models/demo` with a meta.json), or null when there is none. */
+export function defaultCheckpoint(dir: string = DEMO_CHECKPOINT_DIR): string | null {
+  return fs.existsSync(path.join(dir, 'meta.json')) ? dir : null;
+}
+
+/** True when a recorded CLIP model names a tiny-clip fixture folder (a path whose last part is `tiny-clip`). */
+export function namesTinyClipFixture(clipModel: string): boolean {
+  const looksLikePath = clipModel.includes('/') && (path.isAbsolute(clipModel) || clipModel.startsWith('.') || clipModel.split('/').length > 2);
+  return looksLikePath && path.basename(clipModel.replace(/[/\\]+$/, '')) === 'tiny-clip';
+}
+
+/**
+ * The CLIP model to load (see the module comment).
+ * @param explicit `CLIP_MODEL` as set in the environment (undefined or empty: not set)
+ * @param served the metadata of the checkpoint that will be served, if any
+ */
+export function pickClipModel(explicit: string | undefined, served: Pick<CheckpointMeta, 'clipModel'> | null): string {
+  if (explicit && explicit.trim()) return explicit.trim();
+  if (!served) return DEFAULT_CLIP_MODEL;
+  const recorded = served.clipModel;
+  if (namesTinyClipFixture(recorded) && !fs.existsSync(recorded)) return TINY_CLIP_FIXTURE_DIR;
+  return recorded;
+}
+
+/** The registry as this module uses it (CheckpointRegistry). */
+export interface ServedModelRegistry {
+  active(): Promise<{ name: string; dir: string; meta: CheckpointMeta } | null>;
+  list(): Promise<{ name: string; dir: string }[]>;
+  register(name: string, dir: string): Promise<void>;
+  activate(name: string): Promise<void>;
+}
+
+/**
+ * The checkpoint to serve: the registry's active one; when none is active and a demo is shipped, the demo,
+ * registered (as `demo`, or `shipped-demo` when `demo` names another folder) and activated.
+ */
+export async function ensureServedModel(registry: ServedModelRegistry, shipped: string | null = defaultCheckpoint()):
+  Promise<{ name: string; dir: string; meta: CheckpointMeta; shipped: boolean } | null> {
+  const active = await registry.active();
+  if (active) return { ...active, shipped: false };
+  if (!shipped) return null;
+  const meta = await readCheckpointMeta(shipped);
+  const taken = (await registry.list()).find((e) => e.name === DEMO_MODEL_NAME);
+  const name = !taken || path.resolve(taken.dir) === path.resolve(shipped) ? DEMO_MODEL_NAME : `shipped-${DEMO_MODEL_NAME}`;
+  await registry.register(name, shipped);
+  await registry.activate(name);
+  log.info({ name, dir: shipped }, 'no active model: serving the shipped demo checkpoint');
+  return { name, dir: shipped, meta, shipped: true };
+}
+
+/** How to get a model served, added to the message of a generation refused because none is. */
+export function noModelHelp(): string {
+  return [
+    'To serve one from the command line, train it on the synthetic scenes and make it the active model:',
+    '`npm run cli -- dataset synth --out data/datasets/synth-64`',
+    '`npm run cli -- dataset build --source data/datasets/synth-64 --out data/datasets/synth-64-cache`',
+    '`npm run cli -- train --preset demo --dataset data/datasets/synth-64-cache`',
+    '`npm run cli -- model list`, then `npm run cli -- model use NAME` (or `/model use NAME` here).',
+    'Offline, add `--clip-model tests/fixtures/tiny-clip` to `dataset build` and start with `CLIP_MODEL=tests/fixtures/tiny-clip`.',
+    'Or start a run from the Training panel: a finished run is registered under its run name.',
+  ].join('\n');
+}

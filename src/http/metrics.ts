@@ -1,0 +1,166 @@
+/**
+ * Prometheus metrics for `/metrics` (prom-client, text exposition format): generations and their latency
+ * (read from the SQLite store, so every platform counts, whatever adapter served it), reactions, the
+ * generation queue, sampler batches, training state, readiness, plus Node's process metrics.
+ *
+ * Counters count since this process started: rows the store had before are skipped.
+ */
+import client from 'prom-client';
+import type { Db } from '../bot/core/store/database.js';
+import type { Route } from './server.js';
+import { sendJson } from './server.js';
+
+/** Where the gauges read from; each is optional (a part that is not loaded yet reads as empty). */
+export interface MetricsSources {
+  /** The bot's SQLite database (generations, feedback, runs). */
+  db?: Db;
+  /** The generation queue. */
+  queue?: { stats(): { waiting: number; running: number } };
+  /** The training runner. */
+  training?: { readonly busy: boolean };
+  /** Readiness (1 when /healthz says ok). */
+  ready?: () => Promise<boolean>;
+  /** The model being served and its CLIP model. */
+  servedModel?: () => Promise<{ name: string; clipModel: string } | null>;
+}
+
+/** Latency buckets in seconds: from a cached small model to a big one behind a long queue. */
+export const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+
+const RUN_STATUSES = ['running', 'completed', 'early-stop', 'stopped', 'failed'] as const;
+
+/** The process's metrics; see the module comment. */
+export class AppMetrics {
+  readonly registry = new client.Registry();
+  private sources: MetricsSources = {};
+  private generationCursor = 0;
+  private feedbackCursor = 0;
+
+  private readonly generations: client.Counter<'platform' | 'kind' | 'model'>;
+  private readonly latency: client.Histogram<'platform' | 'kind'>;
+  private readonly feedback: client.Counter<'kind' | 'action'>;
+  private readonly samplerBatch: client.Histogram<never>;
+  private readonly samplerImages: client.Counter<never>;
+
+  constructor(opts: { processMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    if (opts.processMetrics ?? true) client.collectDefaultMetrics({ register: this.registry, prefix: 'cvae_' });
+    this.generations = new client.Counter({
+      name: 'cvae_generations_total', help: 'Generations (imagine, reroll, variations) finished and recorded, by platform, kind and model.',
+      labelNames: ['platform', 'kind', 'model'], registers,
+    });
+    this.latency = new client.Histogram({
+      name: 'cvae_generation_latency_seconds', help: 'Time from a generation request to its rendered images (queue wait included).',
+      labelNames: ['platform', 'kind'], buckets: LATENCY_BUCKETS, registers,
+    });
+    this.feedback = new client.Counter({
+      name: 'cvae_feedback_total', help: 'Reactions recorded on generations, by kind (up, down, favourite, other) and action (added, removed).',
+      labelNames: ['kind', 'action'], registers,
+    });
+    for (const kind of ['up', 'down', 'favourite', 'other']) for (const action of ['added', 'removed']) this.feedback.inc({ kind, action }, 0);
+    this.samplerBatch = new client.Histogram({
+      name: 'cvae_sampler_batch_seconds', help: 'Time of one decoder call (one batch of queued requests).', buckets: LATENCY_BUCKETS, registers,
+    });
+    this.samplerImages = new client.Counter({ name: 'cvae_sampler_images_total', help: 'Images decoded by the sampler.', registers });
+
+    const self = this;
+    new client.Gauge({
+      name: 'cvae_queue_waiting', help: 'Generation requests waiting in the queue.', registers,
+      collect() { this.set(self.sources.queue?.stats().waiting ?? 0); },
+    });
+    new client.Gauge({
+      name: 'cvae_queue_running', help: 'Generation requests in the batch being sampled now.', registers,
+      collect() { this.set(self.sources.queue?.stats().running ?? 0); },
+    });
+    new client.Gauge({
+      name: 'cvae_training_active', help: '1 while a training run started by this process is going.', registers,
+      collect() { this.set(self.sources.training?.busy ? 1 : 0); },
+    });
+    new client.Gauge({
+      name: 'cvae_training_runs', help: 'Training runs recorded in the store, by status.', labelNames: ['status'], registers,
+      collect() {
+        const counts = new Map<string, number>(RUN_STATUSES.map((s) => [s, 0]));
+        const db = self.liveDb();
+        if (db) {
+          for (const r of db.prepare('SELECT status, COUNT(*) AS n FROM runs GROUP BY status').all() as { status: string; n: number }[]) {
+            counts.set(r.status, r.n);
+          }
+        }
+        for (const [status, n] of counts) this.set({ status }, n);
+      },
+    });
+    new client.Gauge({
+      name: 'cvae_ready', help: '1 when /healthz reports ready (model and CLIP loaded, platforms connected).', registers,
+      async collect() { this.set((await self.sources.ready?.()) ? 1 : 0); },
+    });
+    new client.Gauge({
+      name: 'cvae_served_model_info', help: 'The model being served (value 1), with its CLIP model.', labelNames: ['model', 'clip_model'], registers,
+      async collect() {
+        this.reset();
+        const m = await self.sources.servedModel?.().catch(() => null);
+        if (m) this.set({ model: m.name, clip_model: m.clipModel }, 1);
+      },
+    });
+  }
+
+  /** Connects (or replaces) sources. Store rows that exist now are not counted. */
+  attach(sources: MetricsSources): void {
+    if (sources.db && sources.db !== this.sources.db) {
+      this.generationCursor = (sources.db.prepare('SELECT COALESCE(MAX(rowid), 0) AS n FROM generations').get() as { n: number }).n;
+      this.feedbackCursor = (sources.db.prepare('SELECT COALESCE(MAX(id), 0) AS n FROM feedback').get() as { n: number }).n;
+    }
+    this.sources = { ...this.sources, ...sources };
+  }
+
+  /** Records one sampler call. */
+  observeSamplerBatch(seconds: number, images: number): void {
+    this.samplerBatch.observe(seconds);
+    this.samplerImages.inc(images);
+  }
+
+  /** Counts generations and reactions recorded since the last call. */
+  syncFromStore(): void {
+    const db = this.liveDb();
+    if (!db) return;
+    const gens = db.prepare(
+      'SELECT rowid AS rid, platform, kind, model, latency_ms AS latencyMs FROM generations WHERE rowid > ? ORDER BY rowid LIMIT 10000',
+    ).all(this.generationCursor) as { rid: number; platform: string; kind: string; model: string; latencyMs: number }[];
+    for (const g of gens) {
+      this.generations.inc({ platform: g.platform, kind: g.kind, model: g.model });
+      this.latency.observe({ platform: g.platform, kind: g.kind }, g.latencyMs / 1000);
+      this.generationCursor = g.rid;
+    }
+    const fb = db.prepare('SELECT id, kind, added FROM feedback WHERE id > ? ORDER BY id LIMIT 10000')
+      .all(this.feedbackCursor) as { id: number; kind: string; added: number }[];
+    for (const f of fb) {
+      this.feedback.inc({ kind: f.kind, action: f.added ? 'added' : 'removed' });
+      this.feedbackCursor = f.id;
+    }
+  }
+
+  /** The exposition text. */
+  async text(): Promise<string> {
+    this.syncFromStore();
+    return this.registry.metrics();
+  }
+
+  /** The `/metrics` route (GET). */
+  route(): Route {
+    return async (req, res, url) => {
+      if (url.pathname !== '/metrics') return false;
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        sendJson(res, 405, { error: 'Use GET.' });
+        return true;
+      }
+      const body = await this.text();
+      res.writeHead(200, { 'content-type': this.registry.contentType, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+      res.end(req.method === 'HEAD' ? undefined : body);
+      return true;
+    };
+  }
+
+  private liveDb(): Db | null {
+    const db = this.sources.db;
+    return db && db.open ? db : null;
+  }
+}
