@@ -111,6 +111,7 @@ function render(m) {
       b.dataset.reaction = r;
       b.setAttribute('aria-pressed', on ? 'true' : 'false');
       b.title = { '👍': 'I like it', '👎': 'I do not like it', '⭐': 'Favourite' }[r];
+      b.setAttribute('aria-label', b.title);
       reactions.appendChild(b);
     }
     actions.appendChild(reactions);
@@ -127,7 +128,11 @@ function upsert(m) {
   if (old) old.replaceWith(li);
   else list.appendChild(li);
   elements.set(m.id, li);
-  if (!old && atBottom) li.scrollIntoView({ block: 'end' });
+  if (atBottom) {
+    const toBottom = () => { list.scrollTop = list.scrollHeight; };
+    toBottom();
+    li.querySelectorAll('img').forEach((img) => img.addEventListener('load', toBottom, { once: true }));
+  }
   trackTraining(m);
 }
 
