@@ -41,6 +41,8 @@ export interface StartEvent {
   datasetFingerprint: string;
   resumed: boolean;
   outDir: string;
+  /** TensorFlow.js backend doing the work (`tensorflow`, `wasm`, `cpu`). */
+  backend: string;
 }
 
 /** One optimizer step finished. */

@@ -24,7 +24,7 @@ export function describeEvent(e: TrainingEvent): string {
       return (
         `${e.resumed ? 'resuming' : 'training'} ${e.preset} (${e.resolution}px, ${e.conditioning}-conditioned, ` +
         `${e.trainableParams.toLocaleString('en-US')} params) on ${e.trainSize} train / ${e.valSize} val images; ` +
-        `epochs ${e.startEpoch}..${e.epochs}, batch ${e.batchSize}, lr ${e.learningRate}, seed ${e.seed} → ${e.outDir}`
+        `epochs ${e.startEpoch}..${e.epochs}, batch ${e.batchSize}, lr ${e.learningRate}, seed ${e.seed}, backend ${e.backend} → ${e.outDir}`
       );
     case 'step':
       return (

@@ -269,6 +269,7 @@ async function runTraining(opts: TrainOptions, emit: (e: TrainingEvent) => void)
     datasetFingerprint: source.fingerprint,
     resumed: Boolean(opts.resume),
     outDir,
+    backend: tf.getBackend(),
   });
 
   await writeFileAtomic(historyPath, JSON.stringify(runHistory(), null, 1));

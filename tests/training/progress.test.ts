@@ -45,7 +45,7 @@ const events: TrainingEvent[] = [
   {
     type: 'start', preset: 'tiny', resolution: 16, conditioning: 'image', epochs: 2, startEpoch: 1, startStep: 0, batchSize: 4,
     learningRate: 0.001, seed: 1, clipNorm: null, patience: 2, trainSize: 8, valSize: 2, stepsPerEpoch: 2, totalSteps: 4,
-    trainableParams: 1234, datasetFingerprint: 'x', resumed: false, outDir: '/tmp/x',
+    trainableParams: 1234, datasetFingerprint: 'x', resumed: false, outDir: '/tmp/x', backend: 'cpu',
   },
   { type: 'step', epoch: 1, step: 1, totalSteps: 4, epochStep: 1, stepsPerEpoch: 2, losses, imagesPerSec: 12.5, etaSec: 3 },
   {

@@ -54,6 +54,7 @@ test('a run emits start, steps, epochs and done, and writes checkpoints, samples
   assert.equal(start.stepsPerEpoch, 2);
   assert.equal(start.totalSteps, 4);
   assert.equal(start.trainableParams > 0, true);
+  assert.equal(start.backend, tf.getBackend());
   assert.deepEqual(steps(events).map((s) => [s.epoch, s.step, s.epochStep]), [[1, 1, 1], [1, 2, 2], [2, 3, 1], [2, 4, 2]]);
   for (const s of steps(events)) {
     assert.ok(s.imagesPerSec > 0);
