@@ -9,6 +9,7 @@ import { childLogger } from '../log.js';
 import type { BotConfig } from '../config/env.js';
 import { initBackend } from '../model/backend.js';
 import { ClipEmbedder } from '../model/clip/embedder.js';
+import { sameClipModel } from '../model/clip/clip-name.js';
 import { CheckpointRegistry } from '../model/registry.js';
 import { createSampler } from '../model/sampler-factory.js';
 import { gridPng, imagePng } from '../model/image-grid.js';
@@ -64,7 +65,7 @@ export async function createBotRuntime(config: Pick<BotConfig, 'DATA_DIR' | 'CLI
   const registry = new CheckpointRegistry(path.join(dataDir, 'checkpoints'));
   const active = await registry.active().catch(() => null);
   if (!active) log.warn('no model is active yet: /imagine will ask an admin to train one and /model use it');
-  else if (active.meta.clipModel !== embedder.modelId) {
+  else if (!sameClipModel(active.meta.clipModel, embedder.modelId)) {
     log.error({ model: active.name, modelClip: active.meta.clipModel, loadedClip: embedder.modelId },
       'the active model was trained with another CLIP model; /imagine will refuse it until an admin switches models or CLIP_MODEL');
   }

@@ -5,6 +5,7 @@
 import crypto from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { childLogger } from '../../log.js';
+import { sameClipModel } from '../../model/clip/clip-name.js';
 import { UserError } from './errors.js';
 import { AdminPolicy } from './admin.js';
 import { validateCount, validateModelName, validatePrompt, validateSeed } from './prompt.js';
@@ -210,7 +211,7 @@ export function createBotCore(deps: BotCoreDeps): BotCoreHandle {
       if (!models.length) return 'No models are registered yet. Train one with `/train start` or register a checkpoint with the CLI.';
       const lines = models.map((m) => {
         const loss = m.meta.bestValLoss != null ? `, best val loss ${m.meta.bestValLoss.toFixed(1)}` : '';
-        const clip = m.meta.clipModel === deps.embedder.modelId ? '' : ` — trained with CLIP \`${m.meta.clipModel}\`, not servable with \`${deps.embedder.modelId}\``;
+        const clip = sameClipModel(m.meta.clipModel, deps.embedder.modelId) ? '' : ` — trained with CLIP \`${m.meta.clipModel}\`, not servable with \`${deps.embedder.modelId}\``;
         return `${m.active ? '▶' : '•'} \`${m.name}\` (${m.meta.preset}, ${m.meta.resolution} px${m.meta.epoch != null ? `, epoch ${m.meta.epoch}` : ''}${loss})${m.active ? ' — serving' : ''}${clip}`;
       });
       return `Models:\n${lines.join('\n')}`;

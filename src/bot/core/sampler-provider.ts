@@ -5,6 +5,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { childLogger } from '../../log.js';
+import { sameClipModel } from '../../model/clip/clip-name.js';
 import { UserError } from './errors.js';
 import type { LoadedSampler, SamplerProvider, ServedModelMeta } from './deps.js';
 
@@ -47,7 +48,7 @@ export class CheckpointSamplerProvider implements SamplerProvider {
     if (!entry) {
       throw new UserError('No model is being served yet. An admin can train one with `/train start` and pick it with `/model use <name>`.');
     }
-    if (entry.meta.clipModel !== this.o.clipModel) {
+    if (!sameClipModel(entry.meta.clipModel, this.o.clipModel)) {
       throw new UserError(
         `Model \`${entry.name}\` was trained with CLIP \`${entry.meta.clipModel}\`, but the bot loaded \`${this.o.clipModel}\`. `
         + 'Admins: serve a model trained with the loaded CLIP (`/model list`), or restart the bot with CLIP_MODEL set to the model\'s CLIP.');

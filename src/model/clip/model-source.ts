@@ -5,11 +5,11 @@
  * failures into one `UserError` a person can act on.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { env } from '@xenova/transformers';
 import { UserError } from '../../errors.js';
 import { dataDir } from '../../paths.js';
+import { expandHome, looksLikePath } from './clip-name.js';
 
 /** The hub id used when neither an option nor `CLIP_MODEL` names a model. */
 export const DEFAULT_CLIP_MODEL = 'Xenova/clip-vit-base-patch32';
@@ -59,16 +59,10 @@ export interface ClipSourceOptions {
   offline?: boolean;
 }
 
-const HUB_ID = /^[A-Za-z0-9][\w.-]*(\/[A-Za-z0-9][\w.-]*)?$/;
-
 function envFlag(name: string): boolean | undefined {
   const v = process.env[name]?.trim().toLowerCase();
   if (v === undefined || v === '') return undefined;
   return ['1', 'true', 'yes', 'on'].includes(v);
-}
-
-function expandHome(p: string): string {
-  return p === '~' || p.startsWith('~/') ? path.join(os.homedir(), p.slice(1)) : p;
 }
 
 /** The model name used when none is given: `CLIP_MODEL` or the default hub id. */
@@ -95,19 +89,6 @@ function fixHint(quantized: boolean): string {
   return (
     `Set CLIP_MODEL (or --clip-model) to ${localFolderHelp(quantized)}, or to a Hugging Face hub id such as ` +
     `${DEFAULT_CLIP_MODEL} on a machine that can reach the hub (or a mirror set with HF_ENDPOINT).`
-  );
-}
-
-/** Whether `model` names a folder rather than a hub id: it exists, or is written like a path. */
-function looksLikePath(model: string): boolean {
-  return (
-    path.isAbsolute(model) ||
-    model.startsWith('.') ||
-    model.startsWith('~') ||
-    model.includes('\\') ||
-    model.split('/').length > 2 ||
-    fs.existsSync(model) ||
-    !HUB_ID.test(model)
   );
 }
 
@@ -139,6 +120,8 @@ export function resolveClipModelSource(opts: ClipSourceOptions = {}): ClipModelS
   const offline = opts.offline ?? envFlag('HF_HUB_OFFLINE') ?? false;
   return { kind: 'hub', id: model, loadId: model, cacheDir, remoteHost, offline, quantized };
 }
+
+export { portableClipModelName, resolveRecordedClipModel, sameClipModel } from './clip-name.js';
 
 /** A stable name of the model: the absolute folder or the hub id (what checkpoints record). */
 export function sourceName(src: ClipModelSource): string {
