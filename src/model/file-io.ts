@@ -46,13 +46,14 @@ export async function writeJsonAtomic(file: string, value: unknown): Promise<voi
 }
 
 const BYTES_PER_ELEMENT: Record<string, number> = { float32: 4, int32: 4, bool: 1 };
+/** Stored width of quantized weights (TensorFlow.js dequantizes them on load; see weights-float16.ts). */
+const QUANTIZED_BYTES_PER_ELEMENT: Record<string, number> = { float16: 2, uint16: 2, uint8: 1 };
 
-/** Number of bytes the weights of a manifest take. */
+/** Number of bytes the weights of a manifest take (quantized entries at their stored width). */
 export function weightBytes(specs: tf.io.WeightsManifestEntry[]): number {
   return specs.reduce((total, s) => {
-    if (s.quantization) throw new Error(`quantized weight ${s.name} is not supported`);
-    const bytes = BYTES_PER_ELEMENT[s.dtype];
-    if (!bytes) throw new Error(`weight ${s.name} has unsupported dtype ${s.dtype}`);
+    const bytes = s.quantization ? QUANTIZED_BYTES_PER_ELEMENT[s.quantization.dtype] : BYTES_PER_ELEMENT[s.dtype];
+    if (!bytes) throw new Error(`weight ${s.name} has unsupported dtype ${s.quantization ? `${s.quantization.dtype} (quantized)` : s.dtype}`);
     return total + s.shape.reduce((a, b) => a * b, 1) * bytes;
   }, 0);
 }
