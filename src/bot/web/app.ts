@@ -147,7 +147,9 @@ export async function startApp(opts: AppOptions = {}): Promise<RunningApp> {
       clipState = { ok: false, detail: `loading ${clipModel}` };
       const admins = withPlayground ? [...new Set([...config.ADMIN_USER_IDS, `${PLAYGROUND_ACTOR.platform}:${PLAYGROUND_ACTOR.userId}`])] : config.ADMIN_USER_IDS;
       runtime = await createBotRuntime({ DATA_DIR: dataDir, CLIP_MODEL: clipModel, ADMIN_USER_IDS: admins }, {
-        minUpdateIntervalMs: chat ? undefined : 2_000,
+        // Options are spread over the runner's defaults, so none is passed as undefined.
+        trainingExtraArgs: [],
+        ...(chat ? {} : { minUpdateIntervalMs: 2_000 }), // a local page can take progress every 2 s
         ...opts.runtime,
         decorateSamplers: (inner) => (samplers = new InstrumentedSamplers(inner, metrics)),
       });
