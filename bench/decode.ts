@@ -29,7 +29,8 @@ import { buildCvae } from '../src/model/cvae.js';
 import { gridPng } from '../src/model/image-grid.js';
 import { DECODER_ONNX } from '../src/model/onnx/checkpoint-export.js';
 import { exportDecoderOnnx } from '../src/model/onnx/export.js';
-import { loadOnnxRuntime, OnnxSampler, decoderSessionOptions, onnxThreads } from '../src/model/onnx/onnx-sampler.js';
+import { WorkerDecoderSession } from '../src/model/onnx/decoder-session.js';
+import { OnnxSampler, decoderSessionOptions, onnxThreads } from '../src/model/onnx/onnx-sampler.js';
 import { getPreset, type Preset } from '../src/model/presets.js';
 import { Sampler } from '../src/model/sampler.js';
 import { repoRoot } from '../src/paths.js';
@@ -179,19 +180,17 @@ function summarize(
 
 /** Full-size parity: the float ONNX export against TensorFlow.js on random inputs. */
 async function fullSizeParity(preset: Preset, batch: number): Promise<ParityResult> {
-  const ort = await loadOnnxRuntime();
   const cvae = buildCvae(preset, { seed: 2 });
   try {
     randomizeDecoderBatchNorm(cvae, 9);
     const z = uniforms(1, batch * preset.latentDim, -2.5, 2.5);
     const emb = uniforms(2, batch * preset.embeddingDim, -0.1, 0.1);
     const ref = tf.tidy(() => cvae.decode(tf.tensor2d(z, [batch, preset.latentDim]), tf.tensor2d(emb, [batch, preset.embeddingDim])).dataSync());
-    const session = await ort.InferenceSession.create(exportDecoderOnnx(cvae, { output: 'float' }), decoderSessionOptions(onnxThreads()));
-    const out = await session.run({
-      z: new ort.Tensor('float32', z, [batch, preset.latentDim]),
-      embedding: new ort.Tensor('float32', emb, [batch, preset.embeddingDim]),
-    });
-    const data = out.image.data as Float32Array;
+    // Through the shared worker, like the samplers.
+    const session = await WorkerDecoderSession.open(exportDecoderOnnx(cvae, { output: 'float' }), decoderSessionOptions(onnxThreads()));
+    const out = await session.run({ z: { data: z, dims: [batch, preset.latentDim] }, embedding: { data: emb, dims: [batch, preset.embeddingDim] } }, 'image');
+    await session.close();
+    const data = out.data as Float32Array;
     let max = 0;
     for (let i = 0; i < ref.length; i++) max = Math.max(max, Math.abs(ref[i] - data[i]));
     return { preset: preset.name, batch, maxAbsDiff: max };

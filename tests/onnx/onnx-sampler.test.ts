@@ -57,6 +57,7 @@ test('the ONNX sampler gives the TensorFlow.js sampler\'s images for the same se
   const ref = await Sampler.fromCheckpoint(dir);
   try {
     assert.equal(onnx.engine, 'onnx');
+    assert.equal(onnx.inWorker, true, 'decoding runs off the main thread by default');
     assert.equal(onnx.resolution, 16);
     assert.equal(onnx.meta.name, 'a');
     const embs = [embedding(1), embedding(2), embedding(3)];

@@ -1,8 +1,10 @@
 /**
  * The serving sampler on ONNX Runtime: the same contract as the TensorFlow.js `Sampler` (per-image seeds,
  * one decoder batch, uint8 RGB HWC images) over the checkpoint's `decoder.onnx` export, which returns the
- * uint8 NHWC bytes directly. The session is created once per sampler and reused; the latent of a seed comes
- * from latent.ts, so both engines decode the same z and give the same image (up to float rounding).
+ * uint8 NHWC bytes directly. The session is created once per sampler and reused, in a worker thread by
+ * default (onnxruntime-node runs sessions synchronously on the calling thread; the bot's event loop must not
+ * stall for a decode). The latent of a seed comes from latent.ts, so both engines decode the same z and give
+ * the same image (up to float rounding).
  */
 import os from 'node:os';
 import type * as Ort from 'onnxruntime-node';
@@ -12,6 +14,7 @@ import { readCheckpointMeta, type CheckpointMeta } from '../checkpoint.js';
 import { latentForSeed } from '../latent.js';
 import { checkSampleInputs, packRows } from '../sample-inputs.js';
 import { ensureDecoderOnnx } from './checkpoint-export.js';
+import { InProcessDecoderSession, WorkerDecoderSession, type DecoderSession } from './decoder-session.js';
 import { DECODER_INPUTS, DECODER_OUTPUT } from './export.js';
 
 const log = childLogger('onnx-sampler');
@@ -20,6 +23,11 @@ const log = childLogger('onnx-sampler');
 export interface OnnxSamplerOptions {
   /** Intra-op threads of the session (default `ONNX_THREADS`, else the number of cores). */
   threads?: number;
+  /**
+   * Run the session in the shared worker thread so decoding never blocks the event loop (default true;
+   * `ONNX_WORKER=0` runs it on the calling thread instead).
+   */
+  worker?: boolean;
 }
 
 /** The intra-op thread count: the option, else `ONNX_THREADS`, else the number of cores. */
@@ -55,10 +63,11 @@ export class OnnxSampler {
   readonly engine = 'onnx' as const;
 
   private constructor(
-    private readonly ort: typeof Ort,
-    private session: Ort.InferenceSession | null,
+    private session: DecoderSession | null,
     readonly meta: CheckpointMeta,
     readonly threads: number,
+    /** Whether the session runs in a worker thread. */
+    readonly inWorker: boolean,
   ) {}
 
   /**
@@ -68,9 +77,8 @@ export class OnnxSampler {
   static async fromCheckpoint(dir: string, opts: OnnxSamplerOptions = {}): Promise<OnnxSampler> {
     const threads = onnxThreads(opts.threads);
     const meta = await readCheckpointMeta(dir);
-    const ort = await loadOnnxRuntime();
     const { path: file, regenerated } = await ensureDecoderOnnx(dir);
-    return OnnxSampler.fromFile(file, meta, { threads, ort, regenerated });
+    return OnnxSampler.fromFile(file, meta, { ...opts, threads, regenerated });
   }
 
   /** Opens a decoder export (uint8 output) made for the checkpoint described by `meta`. */
@@ -80,21 +88,22 @@ export class OnnxSampler {
     opts: OnnxSamplerOptions & { ort?: typeof Ort; regenerated?: boolean } = {},
   ): Promise<OnnxSampler> {
     const threads = onnxThreads(opts.threads);
-    const ort = opts.ort ?? (await loadOnnxRuntime());
+    const inWorker = opts.worker ?? process.env.ONNX_WORKER !== '0';
     const started = Date.now();
-    const session =
-      typeof file === 'string'
-        ? await ort.InferenceSession.create(file, decoderSessionOptions(threads))
-        : await ort.InferenceSession.create(file, decoderSessionOptions(threads));
+    const options = decoderSessionOptions(threads);
+    const session = inWorker
+      ? await WorkerDecoderSession.open(file, options)
+      : await InProcessDecoderSession.open(opts.ort ?? (await loadOnnxRuntime()), file, options);
     const names = [...session.inputNames].sort().join(',');
     if (names !== [DECODER_INPUTS.embedding, DECODER_INPUTS.z].join(',') || !session.outputNames.includes(DECODER_OUTPUT)) {
+      await session.close();
       throw new Error(`the ONNX decoder has inputs ${names} and outputs ${session.outputNames.join(',')}; it was not made by this exporter`);
     }
     log.info(
-      { name: meta.name, preset: meta.preset, resolution: meta.resolution, threads, regenerated: opts.regenerated ?? false, ms: Date.now() - started },
+      { name: meta.name, preset: meta.preset, resolution: meta.resolution, threads, inWorker, regenerated: opts.regenerated ?? false, ms: Date.now() - started },
       'onnx sampler ready',
     );
-    return new OnnxSampler(ort, session, meta, threads);
+    return new OnnxSampler(session, meta, threads, inWorker);
   }
 
   /** Image side in pixels. */
@@ -127,21 +136,22 @@ export class OnnxSampler {
     const L = this.latentDim;
     const z = packRows(seeds.map((s) => latentForSeed(s, L)), L);
     const emb = packRows(embeddings, this.embeddingDim);
-    const result = await this.session.run({
-      [DECODER_INPUTS.z]: new this.ort.Tensor('float32', z, [n, L]),
-      [DECODER_INPUTS.embedding]: new this.ort.Tensor('float32', emb, [n, this.embeddingDim]),
-    });
-    const out = result[DECODER_OUTPUT];
+    const out = await this.session.run(
+      { [DECODER_INPUTS.z]: { data: z, dims: [n, L] }, [DECODER_INPUTS.embedding]: { data: emb, dims: [n, this.embeddingDim] } },
+      DECODER_OUTPUT,
+    );
     const size = this.resolution * this.resolution * 3;
-    if (out.type !== 'uint8' || out.data.length !== n * size) {
-      throw new Error(`the ONNX decoder returned ${out.type} [${out.dims.join(', ')}], expected uint8 [${n}, ${this.resolution}, ${this.resolution}, 3]`);
+    if (out.dtype !== 'uint8' || out.data.length !== n * size) {
+      throw new Error(`the ONNX decoder returned ${out.dtype} [${out.dims.join(', ')}], expected uint8 [${n}, ${this.resolution}, ${this.resolution}, 3]`);
     }
     const data = out.data as Uint8Array;
     return Array.from({ length: n }, (_, i) => data.slice(i * size, (i + 1) * size));
   }
 
-  /** Releases the session (onnxruntime-node 1.14 frees its native memory when the session is collected). */
+  /** Ends the session (and its worker thread). */
   dispose(): void {
+    const session = this.session;
     this.session = null;
+    void session?.close();
   }
 }
