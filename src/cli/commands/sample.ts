@@ -13,6 +13,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../../errors.js';
 import { initBackend } from '../../model/backend.js';
+import { resolveRecordedClipModel } from '../../model/clip/clip-name.js';
 import { readEmbeddingFile } from '../../model/embedding-file.js';
 import { defaultScale, gridPng, imagePng, type UpscaleKernel } from '../../model/image-grid.js';
 import { CheckpointRegistry } from '../../model/registry.js';
@@ -71,7 +72,7 @@ async function embeddingsFor(o: SampleOptions, sampler: Sampler): Promise<Float3
   if (o.embeddingFile) return readEmbeddingFile(o.embeddingFile, sampler.embeddingDim);
   if (o.text.length > 0) {
     const { ClipEmbedder } = await import('../../model/clip/embedder.js');
-    const clip = await ClipEmbedder.load({ model: o.clipModel ?? sampler.meta.clipModel });
+    const clip = await ClipEmbedder.load({ model: o.clipModel ?? resolveRecordedClipModel(sampler.meta.clipModel) });
     try {
       if (clip.dim !== sampler.embeddingDim) {
         throw new UserError(`CLIP ${clip.modelId} gives ${clip.dim}-d embeddings; the model takes ${sampler.embeddingDim}.`);
