@@ -5,6 +5,9 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
+import { PassThrough } from 'node:stream';
+import { readCheckpointMeta } from '../../src/model/checkpoint.js';
+import { runTrain } from '../../src/cli/commands/train.js';
 import { repoRoot } from '../../src/paths.js';
 import { parseEventLine, type TrainingEvent } from '../../src/training/events.js';
 
@@ -71,4 +74,28 @@ test('bad arguments give a clear error and exit code 1', async () => {
   const r = await runCli(['--preset', 'tiny', '--epochs', '1', '--json-events', '--out', path.join(tmpRoot, 'run3')]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /--dataset DIR .* or --synthetic N/);
+});
+
+test('in process: default run folder under DATA_DIR/checkpoints, --resume finds the newest run of the preset', async () => {
+  const saved = process.env.DATA_DIR;
+  process.env.DATA_DIR = path.join(tmpRoot, 'inproc');
+  try {
+    const stdout = new PassThrough();
+    let text = '';
+    stdout.on('data', (d: Buffer) => (text += d.toString()));
+    const out = { stdout, stderr: new PassThrough().resume() };
+    await runTrain({ preset: 'tiny', synthetic: 12, epochs: 1, seed: 5 }, out);
+    const first = /resume point: (.*)\n/.exec(text)?.[1];
+    assert.ok(first && first.startsWith(path.join(tmpRoot, 'inproc', 'checkpoints', 'tiny-')), text);
+    await assert.rejects(runTrain({ preset: 'tiny', synthetic: 12, epochs: 1, out: path.dirname(first) }, out), /already holds a training run/);
+    text = '';
+    await runTrain({ preset: 'tiny', synthetic: 12, epochs: 2, resume: true }, out);
+    assert.match(text, /^finished: 2 epochs/);
+    const meta = await readCheckpointMeta(first);
+    assert.equal(meta.epoch, 2);
+    assert.equal(meta.datasetFingerprint, 'synthetic-random:12:5'); // the run's seed was reused for the synthetic data
+  } finally {
+    if (saved === undefined) delete process.env.DATA_DIR;
+    else process.env.DATA_DIR = saved;
+  }
 });

@@ -181,3 +181,12 @@ test('errors are reported as an error event and thrown', async () => {
   assert.deepEqual(events.map((e) => e.type), ['error']);
   await assert.rejects(train({ ...base('bad-res'), preset: getPreset('demo') }), /64px/);
 });
+
+test('without a val split the training loss selects the best epoch', async () => {
+  const noVal = createSyntheticMemoryDataset({ count: 6, resolution: preset.resolution, embeddingDim: preset.embeddingDim, seed: 2, valFraction: 0 });
+  assert.equal(noVal.size('val'), 0);
+  const { result } = await run(base('no-val', { source: noVal, epochs: 1, batchSize: 6 }));
+  assert.equal(result.reason, 'completed');
+  assert.deepEqual(result.history[0].val, result.history[0].train);
+  assert.equal(result.bestValLoss, result.history[0].train.total);
+});

@@ -28,7 +28,7 @@ const log = childLogger('cli-train');
 /** A repeated SIGINT/SIGTERM this long after the first one quits without waiting for the checkpoint. */
 const FORCE_QUIT_AFTER_MS = 1500;
 
-interface TrainCliOptions {
+export interface TrainCliOptions {
   preset: string;
   dataset?: string;
   synthetic?: number;
@@ -96,8 +96,14 @@ async function openSource(o: TrainCliOptions, preset: Preset, seed: number): Pro
   return openDatasetCache(o.dataset, { conditioning: preset.conditioning });
 }
 
-/** Runs the command; exported for in-process use. Returns the trainer's result. */
-export async function runTrain(o: TrainCliOptions): Promise<void> {
+/** Where the command writes: events/results (stdout) and the progress bar (stderr). */
+export interface TrainOutput {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
+/** Runs the command; exported for in-process use (tests pass their own output streams). */
+export async function runTrain(o: TrainCliOptions, out: TrainOutput = { stdout: process.stdout, stderr: process.stderr }): Promise<void> {
   const preset = getPreset(o.preset);
   let outDir: string;
   if (o.out) outDir = path.resolve(o.out);
@@ -130,9 +136,9 @@ export async function runTrain(o: TrainCliOptions): Promise<void> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  const bar = o.jsonEvents ? null : new TrainingProgressBar({ stream: process.stderr });
+  const bar = o.jsonEvents ? null : new TrainingProgressBar({ stream: out.stderr });
   const onEvent = (e: TrainingEvent) => {
-    if (o.jsonEvents) process.stdout.write(`${formatEventLine(e)}\n`);
+    if (o.jsonEvents) out.stdout.write(`${formatEventLine(e)}\n`);
     else bar!.handle(e);
   };
   try {
@@ -151,7 +157,7 @@ export async function runTrain(o: TrainCliOptions): Promise<void> {
       onEvent,
     });
     if (!o.jsonEvents) {
-      process.stdout.write(
+      out.stdout.write(
         `${result.reason === 'completed' ? 'finished' : result.reason === 'early-stop' ? 'stopped early' : 'stopped'}: ` +
           `${result.epochsCompleted} epochs, best val loss ${result.bestValLoss === null ? 'n/a' : result.bestValLoss.toFixed(2)}\n` +
           `checkpoint: ${result.checkpointDir}\nresume point: ${result.lastCheckpointDir}\n`,
