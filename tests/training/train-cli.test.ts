@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -84,9 +84,13 @@ test('in process: default run folder under DATA_DIR/checkpoints, --resume finds 
     let text = '';
     stdout.on('data', (d: Buffer) => (text += d.toString()));
     const out = { stdout, stderr: new PassThrough().resume() };
-    await runTrain({ preset: 'tiny', synthetic: 12, epochs: 1, seed: 5 }, out);
+    const embFile = path.join(tmpRoot, 'prompts.json');
+    writeFileSync(embFile, JSON.stringify([Array.from({ length: 512 }, (_, i) => (i === 0 ? 1 : 0)), Array.from({ length: 512 }, (_, i) => (i === 1 ? 1 : 0))]));
+    await runTrain({ preset: 'tiny', synthetic: 12, epochs: 1, seed: 5, sampleEmbeddings: embFile }, out);
     const first = /resume point: (.*)\n/.exec(text)?.[1];
     assert.ok(first && first.startsWith(path.join(tmpRoot, 'inproc', 'checkpoints', 'tiny-')), text);
+    const samples = JSON.parse(readFileSync(path.join(path.dirname(first), 'samples', 'embeddings.json'), 'utf8')) as { label: string }[];
+    assert.deepEqual(samples.map((s) => s.label), ['prompts.json #1', 'prompts.json #2']);
     await assert.rejects(runTrain({ preset: 'tiny', synthetic: 12, epochs: 1, out: path.dirname(first) }, out), /already holds a training run/);
     text = '';
     await runTrain({ preset: 'tiny', synthetic: 12, epochs: 2, resume: true }, out);

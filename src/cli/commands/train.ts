@@ -6,7 +6,7 @@
  * atomically, so nothing is left half-written).
  *
  *   train --preset NAME (--dataset DIR | --synthetic N) [--epochs N] [--batch-size N] [--lr X] [--seed S]
- *         [--clip-norm X] [--patience N] [--out DIR] [--resume] [--json-events]
+ *         [--clip-norm X] [--patience N] [--out DIR] [--resume] [--sample-embeddings FILE] [--json-events]
  */
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
@@ -16,6 +16,7 @@ import { UserError } from '../../errors.js';
 import { childLogger } from '../../log.js';
 import { dataDir } from '../../paths.js';
 import { initBackend } from '../../model/backend.js';
+import { readEmbeddingFile } from '../../model/embedding-file.js';
 import { getPreset, type Preset } from '../../model/presets.js';
 import type { BatchSource } from '../../training/dataset.js';
 import { formatEventLine, type TrainingEvent } from '../../training/events.js';
@@ -41,6 +42,7 @@ export interface TrainCliOptions {
   out?: string;
   resume?: boolean;
   jsonEvents?: boolean;
+  sampleEmbeddings?: string;
 }
 
 function parser(name: string, opts: { integer?: boolean; min: number; max?: number; exclusiveMin?: boolean }) {
@@ -118,6 +120,9 @@ export async function runTrain(o: TrainCliOptions, out: TrainOutput = { stdout: 
   const seed = o.seed ?? (o.resume ? await runSeed(outDir) : undefined) ?? 0;
   await initBackend();
   const source = await openSource(o, preset, seed);
+  const sampleEmbeddings = o.sampleEmbeddings
+    ? (await readEmbeddingFile(o.sampleEmbeddings, preset.embeddingDim)).map((embedding, i) => ({ label: `${path.basename(o.sampleEmbeddings!)} #${i + 1}`, embedding }))
+    : undefined;
 
   const controller = new AbortController();
   let firstSignalAt = 0;
@@ -155,6 +160,7 @@ export async function runTrain(o: TrainCliOptions, out: TrainOutput = { stdout: 
       resume: o.resume,
       signal: controller.signal,
       onEvent,
+      sampleEmbeddings,
     });
     if (!o.jsonEvents) {
       out.stdout.write(
@@ -186,6 +192,7 @@ export function register(program: Command): void {
     .option('--patience <n>', 'early stopping: epochs without val improvement (0: off; default: the preset\'s)', parser('patience', { integer: true, min: 0 }))
     .option('--out <dir>', 'run folder (default: <DATA_DIR>/checkpoints/<preset>-<timestamp>)')
     .option('--resume', 'continue the run in --out (default: the newest run of the preset) from its last checkpoint')
+    .option('--sample-embeddings <file>', 'embeddings for the per-epoch sample grid (formats of `sample --embedding-file`, e.g. `embed` output); default: the first val examples')
     .option('--json-events', 'print one JSON training event per line on stdout instead of the progress bar')
     .action(async (o: TrainCliOptions) => {
       await runTrain(o);
