@@ -226,3 +226,33 @@ test('the training kernels free their intermediates (no tensor or wasm data left
   assert.equal(backend.numDataIds(), dataIds);
   tf.dispose([x, w, k, gauss]);
 });
+
+test('a wasm allocation that does not fit fails with an actionable error instead of address 0', async () => {
+  const { guardMalloc } = await import('../../src/model/wasm/setup.js');
+  const { UserError } = await import('../../src/errors.js');
+  const sizes: number[] = [];
+  const raw = (n: number) => (sizes.push(n), n > 1000 || n === 0 ? 0 : 64);
+  // Like Emscripten's lazy export: the first call swaps in the raw function.
+  const fake = {
+    wasm: {
+      _malloc(n: number): number {
+        fake.wasm._malloc = raw;
+        return raw(n);
+      },
+    },
+  };
+  guardMalloc(fake);
+  guardMalloc(fake); // idempotent: wrapped once
+  assert.equal(fake.wasm._malloc(16), 64);
+  assert.equal(fake.wasm._malloc(0), 0, 'empty tensors may sit at 0');
+  assert.throws(() => fake.wasm._malloc(4096), (e: unknown) => e instanceof UserError && /ran out of memory.*batch size/s.test(e.message));
+  assert.throws(() => fake.wasm._malloc(2 ** 32 + 4), UserError, 'sizes that would wrap around to a small number');
+  assert.deepEqual(sizes, [16, 0, 4096], 'the real malloc is not asked for 4 GiB or more');
+  // The real backend is guarded too (a size that would wrap around is refused before malloc runs).
+  await useBackend('wasm');
+  const real = (tf.backend() as unknown as { wasm: { _malloc(n: number): number } }).wasm;
+  assert.throws(() => real._malloc(2 ** 32 + 4), UserError);
+  const t = tf.ones([4]);
+  assert.deepEqual(Array.from(t.dataSync()), [1, 1, 1, 1]);
+  t.dispose();
+});

@@ -13,6 +13,8 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { UserError } from '../../errors.js';
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter.js';
 import { conv2DBackpropInputConfig, depthwiseConv2dNativeBackpropInputConfig } from './conv2d-backprop-input.js';
 import { depthwiseConv2dNativeBackpropFilterConfig } from './depthwise-backprop-filter.js';
@@ -104,6 +106,7 @@ async function setCurrent(): Promise<void> {
     const ok = await tf.setBackend(WASM);
     if (!ok) throw new Error('the wasm backend did not initialise');
     await tf.ready();
+    guardMalloc(tf.backend() as unknown as BackendWasm);
   } finally {
     for (const e of events) {
       for (const l of listeners(e)) {
@@ -111,4 +114,41 @@ async function setCurrent(): Promise<void> {
       }
     }
   }
+}
+
+/** Marks a wasm module whose malloc is already guarded. */
+const GUARDED = Symbol('malloc guarded');
+
+/**
+ * Makes the backend's tensor allocations fail loudly. The wasm heap is limited to 4 GiB; when it is full,
+ * malloc returns 0 and the stock backend would place the tensor at address 0, silently corrupting memory
+ * (or fail later with "memory access out of bounds"). Sizes of 4 GiB or more would wrap around. Idempotent.
+ * Exported for tests.
+ * @throws UserError from the allocation that does not fit
+ */
+export function guardMalloc(backend: { wasm: object }): void {
+  const wasm = backend.wasm as { _malloc(size: number): number; [GUARDED]?: true };
+  if (wasm[GUARDED]) return;
+  let malloc = wasm._malloc;
+  const guarded = (size: number): number => {
+    const ptr = size >= 2 ** 32 ? 0 : malloc.call(wasm, size);
+    if (ptr === 0 && size > 0) {
+      throw new UserError(
+        `The wasm TensorFlow.js backend ran out of memory allocating ${(size / 2 ** 20).toFixed(0)} MiB (its heap is ` +
+          'limited to 4 GiB). Use a smaller batch size (--batch-size), or TFJS_BACKEND=cpu, or install @tensorflow/tfjs-node.',
+      );
+    }
+    return ptr;
+  };
+  // Emscripten's lazy export stub replaces Module._malloc with the raw export on its first call: keep that
+  // replacement as the inner function and go on handing out the guarded one.
+  Object.defineProperty(wasm, '_malloc', {
+    configurable: true,
+    enumerable: true,
+    get: () => guarded,
+    set: (f: (size: number) => number) => {
+      malloc = f;
+    },
+  });
+  wasm[GUARDED] = true;
 }
