@@ -21,27 +21,40 @@ export function tempDataDir(prefix = 'web-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
-/** Builds and saves a tiny-preset checkpoint under `<dataDir>/checkpoints/<name>`, registers it and (by default) activates it. */
-export async function addTinyModel(dataDir: string, name: string, opts: { clipModel?: string; activate?: boolean } = {}): Promise<string> {
+/** Builds and saves an (untrained) tiny-preset checkpoint in `dir`, conditioned on `clipModel` (default: the tiny CLIP). */
+export async function saveTinyCheckpoint(dir: string, name: string, clipModel: string = TINY_CLIP_DIR): Promise<void> {
   const preset = getPreset('tiny');
   const cvae = buildCvae(preset, { seed: 5 });
+  try {
+    await saveCheckpoint(dir, cvae, {
+      name, preset: 'tiny', resolution: preset.resolution, conditioning: preset.conditioning, clipModel,
+      datasetFingerprint: 'test', epoch: 0, step: 0, losses: {}, createdAt: new Date().toISOString(), presetConfig: preset,
+    });
+  } finally {
+    cvae.dispose();
+  }
+}
+
+/** Saves a tiny checkpoint under `<dataDir>/checkpoints/<name>`, registers it and (by default) activates it. */
+export async function addTinyModel(dataDir: string, name: string, opts: { clipModel?: string; activate?: boolean } = {}): Promise<string> {
   const registry = new CheckpointRegistry(path.join(dataDir, 'checkpoints'));
   const dir = path.join(registry.root, name);
-  await saveCheckpoint(dir, cvae, {
-    name, preset: 'tiny', resolution: preset.resolution, conditioning: preset.conditioning, clipModel: opts.clipModel ?? TINY_CLIP_DIR,
-    datasetFingerprint: 'test', epoch: 0, step: 0, losses: {}, createdAt: new Date().toISOString(), presetConfig: preset,
-  });
-  cvae.dispose();
+  await saveTinyCheckpoint(dir, name, opts.clipModel);
   await registry.register(name, dir);
   if (opts.activate ?? true) await registry.activate(name);
   return dir;
 }
 
-/** Starts the real app on 127.0.0.1:0 with the tiny CLIP, the playground on, and waits until it has loaded. */
-export async function startTestApp(dataDir: string, env: Record<string, string> = {}, runtime?: AppOptions['runtime']): Promise<RunningApp> {
+/**
+ * Starts the real app on 127.0.0.1:0 with the tiny CLIP (unless `env` says otherwise), the playground on, no
+ * shipped demo (unless given), and waits until it has loaded.
+ */
+export async function startTestApp(dataDir: string, env: Record<string, string> = {}, runtime?: AppOptions['runtime'],
+  opts: Pick<AppOptions, 'shippedCheckpoint'> = { shippedCheckpoint: null }): Promise<RunningApp> {
   const app = await startApp({
     env: { DATA_DIR: dataDir, CLIP_MODEL: TINY_CLIP_DIR, HOST: '127.0.0.1', PORT: '0', ...env },
     runtime: { clipQuantized: false, ...runtime },
+    ...opts,
   });
   await app.ready;
   return app;

@@ -23,7 +23,7 @@ import { startDiscord } from '../discord/index.js';
 import { startSlack } from '../slack/index.js';
 import { httpSettingsFrom, isLoopbackHost, type HttpSettings } from './http-config.js';
 import { Playground, PLAYGROUND_ACTOR } from './playground.js';
-import { ensureServedModel, noModelHelp, pickClipModel } from './served-model.js';
+import { defaultCheckpoint, ensureServedModel, noModelHelp, pickClipModel } from './served-model.js';
 
 const log = childLogger('app');
 
@@ -33,6 +33,8 @@ const STOP_WAIT_FOR_LOADING_MS = 30_000;
 export interface AppOptions {
   /** Environment to read (default process.env). */
   env?: NodeJS.ProcessEnv;
+  /** The shipped demo checkpoint to serve when none is active (default: {@link defaultCheckpoint}, `models/demo`). */
+  shippedCheckpoint?: string | null;
   /** Options of the runtime (tests: small queue limits, a quick synthetic training run). */
   runtime?: {
     queue?: ImagineQueueOptions;
@@ -142,7 +144,7 @@ export async function startApp(opts: AppOptions = {}): Promise<RunningApp> {
     const dataDir = path.resolve(config.DATA_DIR);
     try {
       const registry = new CheckpointRegistry(path.join(dataDir, 'checkpoints'));
-      const served = await ensureServedModel(registry);
+      const served = await ensureServedModel(registry, opts.shippedCheckpoint === undefined ? defaultCheckpoint() : opts.shippedCheckpoint);
       const clipModel = pickClipModel(env.CLIP_MODEL, served?.meta ?? null);
       clipState = { ok: false, detail: `loading ${clipModel}` };
       const admins = withPlayground ? [...new Set([...config.ADMIN_USER_IDS, `${PLAYGROUND_ACTOR.platform}:${PLAYGROUND_ACTOR.userId}`])] : config.ADMIN_USER_IDS;

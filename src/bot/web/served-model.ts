@@ -3,9 +3,9 @@
  *
  * - The model: the registry's active checkpoint; when none is active, the demo checkpoint shipped in the
  *   repository ({@link defaultCheckpoint}, `models/demo`) is registered as `demo` and activated.
- * - CLIP: `CLIP_MODEL` when set; else the CLIP the served checkpoint was trained with (its `meta.clipModel`),
- *   except that a tiny-clip test fixture folder recorded on another machine maps to this repository's
- *   `tests/fixtures/tiny-clip` (the demo is conditioned on it); else the default hub model.
+ * - CLIP: `CLIP_MODEL` when set; else the CLIP the served checkpoint was trained with (its `meta.clipModel`; a
+ *   repository-relative folder such as `tests/fixtures/tiny-clip`, which the demo records, resolves against the
+ *   repository root); else the default hub model (`Xenova/clip-vit-base-patch32`).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -13,25 +13,18 @@ import { childLogger } from '../../log.js';
 import { repoRoot } from '../../paths.js';
 import { readCheckpointMeta, type CheckpointMeta } from '../../model/checkpoint.js';
 import { DEFAULT_CLIP_MODEL } from '../../model/clip/model-source.js';
+import { resolveRecordedClipModel } from '../../model/clip/clip-name.js';
 
 const log = childLogger('served-model');
 
 /** Where the shipped demo checkpoint lives. */
 export const DEMO_CHECKPOINT_DIR = path.join(repoRoot, 'models', 'demo');
-/** The tiny random-weight CLIP of the tests and the offline demo. */
-export const TINY_CLIP_FIXTURE_DIR = path.join(repoRoot, 'tests', 'fixtures', 'tiny-clip');
 /** Registry name of the shipped demo. */
 export const DEMO_MODEL_NAME = 'demo';
 
 /** The checkpoint shipped with the repository (`models/demo` with a meta.json), or null when there is none. */
 export function defaultCheckpoint(dir: string = DEMO_CHECKPOINT_DIR): string | null {
   return fs.existsSync(path.join(dir, 'meta.json')) ? dir : null;
-}
-
-/** True when a recorded CLIP model names a tiny-clip fixture folder (a path whose last part is `tiny-clip`). */
-export function namesTinyClipFixture(clipModel: string): boolean {
-  const looksLikePath = clipModel.includes('/') && (path.isAbsolute(clipModel) || clipModel.startsWith('.') || clipModel.split('/').length > 2);
-  return looksLikePath && path.basename(clipModel.replace(/[/\\]+$/, '')) === 'tiny-clip';
 }
 
 /**
@@ -41,10 +34,7 @@ export function namesTinyClipFixture(clipModel: string): boolean {
  */
 export function pickClipModel(explicit: string | undefined, served: Pick<CheckpointMeta, 'clipModel'> | null): string {
   if (explicit && explicit.trim()) return explicit.trim();
-  if (!served) return DEFAULT_CLIP_MODEL;
-  const recorded = served.clipModel;
-  if (namesTinyClipFixture(recorded) && !fs.existsSync(recorded)) return TINY_CLIP_FIXTURE_DIR;
-  return recorded;
+  return served ? resolveRecordedClipModel(served.clipModel) : DEFAULT_CLIP_MODEL;
 }
 
 /** The registry as this module uses it (CheckpointRegistry). */
