@@ -44,23 +44,35 @@ function conv2DBackpropFilter(args: {
   const pr = Math.max(0, kw + (Wo - 1) * sw - W - pl);
 
   const xT = transpose(backend, x, [3, 1, 2, 0]); // [Ci, H, W, N]
-  const dyT = transpose(backend, dy, [1, 2, 0, 3]); // [Ho, Wo, N, Co]
-  const pad: ExplicitPadding = [
-    [0, 0],
-    [pt, pb],
-    [pl, pr],
-    [0, 0],
-  ];
-  const conv = callKernel(
-    'Conv2D',
-    backend,
-    { x: xT, filter: dyT },
-    { strides: [1, 1], dilations: [sh, sw], pad, dataFormat: 'NHWC' } as unknown as tf.NamedAttrMap,
-  ); // [Ci, outH, outW, Co]
-  free(backend, xT, dyT);
+  let dyT: tf.TensorInfo | null = null;
+  let conv: tf.TensorInfo;
+  try {
+    dyT = transpose(backend, dy, [1, 2, 0, 3]); // [Ho, Wo, N, Co]
+    const pad: ExplicitPadding = [
+      [0, 0],
+      [pt, pb],
+      [pl, pr],
+      [0, 0],
+    ];
+    conv = callKernel(
+      'Conv2D',
+      backend,
+      { x: xT, filter: dyT },
+      { strides: [1, 1], dilations: [sh, sw], pad, dataFormat: 'NHWC' } as unknown as tf.NamedAttrMap,
+    ); // [Ci, outH, outW, Co]
+  } finally {
+    free(backend, xT);
+    if (dyT) free(backend, dyT);
+  }
 
   const [, outH, outW] = conv.shape;
-  const out = backend.makeOutput([kh, kw, Ci, Co], 'float32');
+  let out: tf.TensorInfo;
+  try {
+    out = backend.makeOutput([kh, kw, Ci, Co], 'float32');
+  } catch (err) {
+    free(backend, conv);
+    throw err;
+  }
   const src = heap(backend, conv);
   const dst = heap(backend, out);
   for (let a = 0; a < kh; a++) {

@@ -70,25 +70,36 @@ function backpropInputByPhases(
       if (!usable(ph, pw)) continue;
       const src = cropHW(backend, dy, ph, pw);
       const f = phaseFilter(ph, pw);
-      const filter = fromValues(backend, f.values, f.shape);
-      const pad: ExplicitPadding = [
-        [0, 0],
-        [ph.padBefore, ph.padAfter],
-        [pw.padBefore, pw.padAfter],
-        [0, 0],
-      ];
-      const conv = callKernel(
-        convKernel,
-        backend,
-        { x: src, filter },
-        { strides: [1, 1], dilations: [1, 1], pad, dataFormat: 'NHWC' } as unknown as tf.NamedAttrMap,
-      ); // [N, ph.count, pw.count, convChannels]
-      free(backend, filter);
-      if (src !== dy) free(backend, src);
+      let filter: tf.TensorInfo | null = null;
+      let conv: tf.TensorInfo;
+      try {
+        filter = fromValues(backend, f.values, f.shape);
+        const pad: ExplicitPadding = [
+          [0, 0],
+          [ph.padBefore, ph.padAfter],
+          [pw.padBefore, pw.padAfter],
+          [0, 0],
+        ];
+        conv = callKernel(
+          convKernel,
+          backend,
+          { x: src, filter },
+          { strides: [1, 1], dilations: [1, 1], pad, dataFormat: 'NHWC' } as unknown as tf.NamedAttrMap,
+        ); // [N, ph.count, pw.count, convChannels]
+      } catch (err) {
+        if (dx) free(backend, dx);
+        throw err;
+      } finally {
+        if (filter) free(backend, filter);
+        if (src !== dy) free(backend, src);
+      }
       if (single) return conv; // stride 1: the convolution is dx
-      dx ??= makeDx();
-      scatterPhase(heap(backend, conv), heap(backend, dx), g, ph, pw, convChannels, reduce);
-      free(backend, conv);
+      try {
+        dx ??= makeDx();
+        scatterPhase(heap(backend, conv), heap(backend, dx), g, ph, pw, convChannels, reduce);
+      } finally {
+        free(backend, conv);
+      }
     }
   }
   return dx ?? makeDx();
