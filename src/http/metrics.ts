@@ -18,6 +18,8 @@ export interface MetricsSources {
   queue?: { stats(): { waiting: number; running: number } };
   /** The training runner. */
   training?: { readonly busy: boolean };
+  /** Progress of the current training run, 0..1 (null: none or unknown). */
+  trainingProgress?: () => number | null;
   /** Readiness (1 when /healthz says ok). */
   ready?: () => Promise<boolean>;
   /** The model being served and its CLIP model. */
@@ -75,6 +77,10 @@ export class AppMetrics {
     new client.Gauge({
       name: 'cvae_training_active', help: '1 while a training run started by this process is going.', registers,
       collect() { this.set(self.sources.training?.busy ? 1 : 0); },
+    });
+    new client.Gauge({
+      name: 'cvae_training_progress_ratio', help: 'Progress of the current training run (epochs done, fractional), 0 when none.', registers,
+      collect() { this.set(self.sources.trainingProgress?.() ?? 0); },
     });
     new client.Gauge({
       name: 'cvae_training_runs', help: 'Training runs recorded in the store, by status.', labelNames: ['status'], registers,

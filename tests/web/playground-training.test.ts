@@ -67,6 +67,12 @@ describe('playground training (local admin)', { timeout: 300_000 }, () => {
     assert.ok(typeof stepping.progress === 'number' && stepping.progress > 0 && stepping.progress < 1, `progress ${stepping.progress}`);
     assert.match(stepping.text, /\[[█░]+\] \d+%/, 'the progress bar text');
 
+    const metrics = (await request(app, 'GET', '/metrics')).body.toString();
+    assert.match(metrics, /^cvae_training_active 1$/m);
+    assert.match(metrics, /^cvae_training_runs\{status="running"\} 1$/m);
+    const ratio = Number(/^cvae_training_progress_ratio (\S+)$/m.exec(metrics)?.[1]);
+    assert.ok(ratio > 0 && ratio < 1, `training progress in the metrics (${ratio})`);
+
     const busy = await request(app, 'GET', '/api/train/status');
     assert.equal(busy.json.busy, true);
     const again = await request(app, 'POST', '/api/train/start', { preset: 'tiny', epochs: 1 });

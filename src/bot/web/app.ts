@@ -23,6 +23,7 @@ import { startDiscord } from '../discord/index.js';
 import { startSlack } from '../slack/index.js';
 import { httpSettingsFrom, isLoopbackHost, type HttpSettings } from './http-config.js';
 import { Playground, PLAYGROUND_ACTOR } from './playground.js';
+import { progressOf } from './training-sink.js';
 import { defaultCheckpoint, ensureServedModel, noModelHelp, pickClipModel } from './served-model.js';
 
 const log = childLogger('app');
@@ -41,6 +42,8 @@ export interface AppOptions {
     trainingExtraArgs?: string[];
     clipQuantized?: boolean;
     minUpdateIntervalMs?: number;
+    /** Wraps the (instrumented) sampler provider (tests that hold the sampler). */
+    decorateSamplers?: (provider: SamplerProvider) => SamplerProvider;
   };
 }
 
@@ -153,11 +156,18 @@ export async function startApp(opts: AppOptions = {}): Promise<RunningApp> {
         trainingExtraArgs: [],
         ...(chat ? {} : { minUpdateIntervalMs: 2_000 }), // a local page can take progress every 2 s
         ...opts.runtime,
-        decorateSamplers: (inner) => (samplers = new InstrumentedSamplers(inner, metrics)),
+        decorateSamplers: (inner) => {
+          samplers = new InstrumentedSamplers(inner, metrics);
+          return opts.runtime?.decorateSamplers ? opts.runtime.decorateSamplers(samplers) : samplers;
+        },
       });
       await runtime.embedder.embedTexts(['a photo']); // loads the text tower now, not on the first request
       clipState = { ok: true, detail: runtime.embedder.modelId };
-      metrics.attach({ db: runtime.store.db, queue: runtime.core.queue, training: runtime.training });
+      const training = runtime.training;
+      metrics.attach({
+        db: runtime.store.db, queue: runtime.core.queue, training,
+        trainingProgress: () => (training.busy ? progressOf(training.status()) : null),
+      });
       if (samplers) {
         await (samplers as InstrumentedSamplers).inner.get().then(
           (s) => log.info({ model: s.name, clipModel: s.meta.clipModel }, 'serving model loaded'),
@@ -207,6 +217,8 @@ export async function startApp(opts: AppOptions = {}): Promise<RunningApp> {
         rt.core.close(),
         rt.training.stop().then(() => rt.training.idle()),
       ]).catch((err) => log.warn({ err }, 'draining the queue or stopping training failed'));
+      // The queue has answered; the playground renders and records what it got before the store closes.
+      await playground?.idle();
     }
     for (const p of stops.reverse()) await p.stop().catch((err) => log.warn({ err, platform: p.name }, 'platform stop failed'));
     playground?.close();

@@ -88,6 +88,7 @@ export class Playground {
   private readonly actor: Actor;
   private readonly files = new Map<string, Buffer>();
   private readonly streams = new Set<http.ServerResponse>();
+  private readonly pending = new Set<Promise<unknown>>();
   private accepting = true;
 
   constructor(private readonly deps: PlaygroundDeps) {
@@ -100,6 +101,18 @@ export class Playground {
   /** Refuses new commands from now on (shutdown); streams stay open until close(). */
   stopAccepting(): void {
     this.accepting = false;
+  }
+
+  /** Resolves when the generations and images asked for so far have been answered (shown or failed). */
+  async idle(): Promise<void> {
+    while (this.pending.size) await Promise.allSettled([...this.pending]);
+  }
+
+  /** Keeps track of a piece of work until it settles (see idle()). */
+  private track(work: Promise<unknown>): void {
+    const settled = work.catch((err: unknown) => log.error({ err }, 'showing a playground result failed'));
+    this.pending.add(settled);
+    void settled.then(() => this.pending.delete(settled));
   }
 
   /** Says goodbye on every open stream and ends it. */
@@ -326,7 +339,7 @@ export class Playground {
         if (this.log.get(msg.id)?.state === 'queued') this.log.update(msg.id, { position, text: `Waiting in the queue: position ${position}.` });
       },
     };
-    Promise.resolve().then(() => run(hooks)).then(
+    this.track(Promise.resolve().then(() => run(hooks)).then(
       (reply) => {
         const grid = this.log.putImage(msg.id, 'grid', reply.grid);
         const images = reply.images.map((png, i) => ({ url: this.log.putImage(msg.id, `image-${i}`, png), index: i }));
@@ -342,7 +355,7 @@ export class Playground {
         const text = this.errorText(err);
         this.log.update(msg.id, { state: 'failed', kind: 'error', position: undefined, text: help ? `${text}\n${help}` : text });
       },
-    );
+    ));
     return msg;
   }
 
@@ -350,7 +363,7 @@ export class Playground {
   private single(generationId: string, index: number): ChatMessage {
     const core = this.requireCore();
     const msg = this.log.add({ from: 'bot', kind: 'image', text: `Image ${index + 1}…`, state: 'working' });
-    core.singleImage(generationId, index).then(
+    this.track(core.singleImage(generationId, index).then(
       ({ png, text }) => {
         const url = this.log.putImage(msg.id, 'image', png);
         core.attachMessage(generationId, msg.id, index);
@@ -361,7 +374,7 @@ export class Playground {
         });
       },
       (err: unknown) => this.log.update(msg.id, { state: 'failed', kind: 'error', text: this.errorText(err) }),
-    );
+    ));
     return msg;
   }
 
