@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { initBackend } from '../../src/model/backend.js';
 import { saveCheckpoint } from '../../src/model/checkpoint.js';
 import { buildCvae } from '../../src/model/cvae.js';
 import { getPreset } from '../../src/model/presets.js';
@@ -23,6 +24,7 @@ export function tempDataDir(prefix = 'web-'): string {
 
 /** Builds and saves an (untrained) tiny-preset checkpoint in `dir`, conditioned on `clipModel` (default: the tiny CLIP). */
 export async function saveTinyCheckpoint(dir: string, name: string, clipModel: string = TINY_CLIP_DIR): Promise<void> {
+  await initBackend(); // the backend the app uses
   const preset = getPreset('tiny');
   const cvae = buildCvae(preset, { seed: 5 });
   try {
