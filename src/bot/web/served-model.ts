@@ -66,12 +66,12 @@ export async function ensureServedModel(registry: ServedModelRegistry, shipped: 
 /** How to get a model served, added to the message of a generation refused because none is. */
 export function noModelHelp(): string {
   return [
-    'To serve one from the command line, train it on the synthetic scenes and make it the active model:',
+    'To get one: `npm run demo:train` rebuilds the shipped demo model into `models/demo` offline; restart `npm start` to serve it.',
+    'Or train your own on the synthetic scenes and make it the active model:',
     '`npm run cli -- dataset synth --out data/datasets/synth-64`',
-    '`npm run cli -- dataset build --source data/datasets/synth-64 --out data/datasets/synth-64-cache`',
+    '`npm run cli -- dataset build --source data/datasets/synth-64 --out data/datasets/synth-64-cache --clip-model tests/fixtures/tiny-clip`',
     '`npm run cli -- train --preset demo --dataset data/datasets/synth-64-cache`',
-    '`npm run cli -- model list`, then `npm run cli -- model use NAME` (or `/model use NAME` here).',
-    'Offline, add `--clip-model tests/fixtures/tiny-clip` to `dataset build` and start with `CLIP_MODEL=tests/fixtures/tiny-clip`.',
+    '`npm run cli -- model list`, then `npm run cli -- model use NAME` (or `/model use NAME` here). `npm start` loads the CLIP the active model was built with unless `CLIP_MODEL` says otherwise.',
     'Or start a run from the Training panel: a finished run is registered under its run name.',
   ].join('\n');
 }
