@@ -76,7 +76,8 @@ export class TrainingRunner {
       minUpdateIntervalMs: 15_000,
       killAfterMs: 120_000,
       now: Date.now,
-      ...opts,
+      // An option passed as undefined keeps its default.
+      ...(Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as TrainingRunnerOptions),
     };
   }
 
