@@ -66,6 +66,14 @@ emit({ type: 'done', reason: 'completed', bestValLoss: 812.25, bestEpoch: 1, epo
     assert.match(t.runner.status(), /Last run `tiny-.*`: completed, best val loss 812\.3/);
   });
 
+  it('options passed as undefined keep their defaults (as createBotRuntime passes them)', async () => {
+    const t = setup(`emit({ type: 'done', reason: 'completed', bestValLoss: 1, bestEpoch: 1, epochsCompleted: 1, step: 1, checkpointDir: out + '/best', lastCheckpointDir: out + '/last' });`,
+      { extraArgs: undefined, minUpdateIntervalMs: undefined, killAfterMs: undefined });
+    await t.runner.start(admin, { preset: 'tiny', dataset: 'synthetic' }, t.sink);
+    await t.runner.idle();
+    assert.equal(t.store.runs.recent(1)[0].status, 'completed');
+  });
+
   it('survives a crashing run and records it as failed with the reason', async () => {
     const t = setup(`process.stderr.write('boom: out of memory\\n'); process.exit(3);`);
     await t.runner.start(admin, { preset: 'tiny' }, t.sink);
