@@ -89,7 +89,8 @@ async function loadWasm(): Promise<void> {
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
   const require = createRequire(import.meta.url);
   const dist = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm'));
-  wasm.setWasmPaths(dist + path.sep);
+  // Only possible before the backend first starts (someone may have started it already).
+  if (!tf.findBackend(WASM)) wasm.setWasmPaths(dist + path.sep);
   registerWasmTrainingKernels();
   await setCurrent();
 }
