@@ -16,6 +16,7 @@ import {
   type CacheIndexEntry,
   type CacheManifest,
 } from './cache-format.js';
+import { mulberry32, permutation } from '../prng.js';
 
 export type Conditioning = 'image' | 'text';
 
@@ -43,30 +44,9 @@ function seedFrom(...parts: (string | number)[]): number {
   return createHash('sha256').update(parts.join('\0')).digest().readUInt32LE(0);
 }
 
-/** mulberry32: small, fast, good enough for shuffling. Returns floats in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Fisher-Yates shuffle of 0..n-1 with a seeded generator. */
 export function shuffledOrder(n: number, seed: number): Uint32Array {
-  const order = new Uint32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  const rand = mulberry32(seed);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    const t = order[i];
-    order[i] = order[j];
-    order[j] = t;
-  }
-  return order;
+  return permutation(n, mulberry32(seed));
 }
 
 async function readJsonFile(file: string, what: string): Promise<unknown> {
