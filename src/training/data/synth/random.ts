@@ -2,6 +2,7 @@
  * A small seeded pseudo-random generator (mulberry32) with the helpers scene generation needs.
  * Deterministic across platforms: integer arithmetic only, no Math.random.
  */
+import { mulberry32 } from '../../prng.js';
 
 /** Mixes any 32-bit seed into a well-spread starting state (splitmix32-style finaliser). */
 function mixSeed(seed: number): number {
@@ -11,22 +12,18 @@ function mixSeed(seed: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-/** Seeded PRNG: mulberry32. Same seed, same sequence. */
+/** Seeded PRNG: mulberry32 (src/training/prng.ts). Same seed, same sequence. */
 export class Rng {
-  private state: number;
+  private readonly draw: () => number;
 
   constructor(seed: number) {
     if (!Number.isFinite(seed)) throw new RangeError(`seed must be a finite number, got ${seed}`);
-    this.state = mixSeed(Math.trunc(seed));
+    this.draw = mulberry32(mixSeed(Math.trunc(seed)));
   }
 
   /** Next float in [0, 1). */
   next(): number {
-    this.state = (this.state + 0x6d2b79f5) | 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return this.draw();
   }
 
   /** Next unsigned 32-bit integer (for deriving seeds of sub-generators). */
