@@ -31,7 +31,7 @@ export const RECIPE = {
   clipModel: 'tests/fixtures/tiny-clip',
   preset: 'demo',
   trainSeed: 1,
-  epochs: 5,
+  epochs: 8,
   qualityPrompts: 120,
   qualitySeeds: 4,
   qualityPromptSeed: 7,
@@ -49,6 +49,7 @@ interface Options {
   reuseData: boolean;
   skipQuality: boolean;
   packageOnly: boolean;
+  whiten: boolean;
 }
 
 const cliMain = path.join(repoRoot, 'src', 'cli', 'main.ts');
@@ -80,6 +81,56 @@ async function runSeconds(runDir: string): Promise<number> {
     return h.history.reduce((t, e) => t + e.durationSec, 0);
   } catch {
     return 0;
+  }
+}
+
+/**
+ * Step 3 with preconditioned inputs (see embedding-whitening.ts): trains the demo preset on whitened caption
+ * embeddings, then folds the whitening into the best and last checkpoints so they take raw CLIP embeddings.
+ */
+async function trainWhitened(cacheDir: string, runDir: string, epochs: number, seed: number): Promise<void> {
+  process.stderr.write(`\n== 3/5 training (whitened caption embeddings)\n`);
+  const { initBackend } = await import('../src/model/backend.js');
+  await initBackend();
+  const { openDatasetCache } = await import('../src/training/data/cache-loader.js');
+  const { train } = await import('../src/training/trainer.js');
+  const { getPreset } = await import('../src/model/presets.js');
+  const { loadCheckpoint, saveCheckpoint } = await import('../src/model/checkpoint.js');
+  const { cacheTextEmbeddings, fitWhitening, foldWhitening, whiten, whitenedSource } = await import('./embedding-whitening.js');
+  const cache = await openDatasetCache(cacheDir, { conditioning: 'text' });
+  const w = fitWhitening(await cacheTextEmbeddings(cacheDir), cache.embeddingDim);
+  const samples = (await cache.sampleCaptions(8)).map((c) => ({ label: c.label, embedding: whiten(w, c.embedding) }));
+  const t0 = Date.now();
+  // Ctrl-C / SIGTERM: the trainer saves and stops; the whitening is still folded into what it saved.
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  await train({
+    signal: stop.signal,
+    preset: getPreset(RECIPE.preset),
+    source: whitenedSource(cache, w),
+    outDir: runDir,
+    epochs,
+    seed,
+    patience: 0,
+    sampleEmbeddings: samples,
+    onEvent: (e) => {
+      if (e.type === 'epoch') {
+        process.stderr.write(`epoch ${e.epoch}/${epochs}: train ${e.train.total.toFixed(1)} (bce ${e.train.bce.toFixed(1)}, kl ${e.train.kl.toFixed(1)}) | val ${e.val.total.toFixed(1)} (bce ${e.val.bce.toFixed(1)}, kl ${e.val.kl.toFixed(1)}, ssim ${e.val.ssim.toFixed(3)})${e.best ? ' [best]' : ''} ${((Date.now() - t0) / 60000).toFixed(1)} min\n`);
+      }
+    },
+  });
+  for (const part of ['best', 'last']) {
+    const dir = path.join(runDir, part);
+    if (!existsSync(path.join(dir, 'meta.json'))) continue;
+    const { cvae, meta } = await loadCheckpoint(dir);
+    try {
+      foldWhitening(cvae, w);
+      await saveCheckpoint(dir, cvae, meta);
+    } finally {
+      cvae.dispose();
+    }
   }
 }
 
@@ -164,6 +215,7 @@ async function main(): Promise<void> {
     .option('--lr <x>', 'learning rate (default: the preset\'s)')
     .option('--reuse-data', 'keep the dataset and cache of an earlier run in --work', false)
     .option('--skip-quality', 'do not run the quality check', false)
+    .option('--no-whiten', 'train on the raw caption embeddings (default: whitened, folded into the weights after training)')
     .option('--package-only', 'skip data and training: package the run already in --work (e.g. one stopped early)', false)
     .parse(process.argv)
     .opts<Options>();
@@ -181,7 +233,8 @@ async function main(): Promise<void> {
       await cli(['dataset', 'build', '--source', synthDir, '--res', String(RECIPE.resolution), '--clip-model', RECIPE.clipModel, '--out', cacheDir], '2/5 dataset cache with the tiny CLIP');
     }
     await fsp.rm(runDir, { recursive: true, force: true });
-    await cli(
+    if (o.whiten) await trainWhitened(cacheDir, runDir, Number(o.epochs), Number(o.seed));
+    else await cli(
       ['train', '--preset', RECIPE.preset, '--dataset', cacheDir, '--epochs', o.epochs, '--seed', o.seed, '--patience', '0', '--out', runDir,
         ...(o.batchSize ? ['--batch-size', o.batchSize] : []), ...(o.lr ? ['--lr', o.lr] : [])],
       '3/5 training',

@@ -178,3 +178,38 @@ test('the shipped demo checkpoint loads: demo preset, 64 px, text conditioning, 
     sampler.dispose();
   }
 });
+
+test('whitening folded into the condition and first encoder Dense gives the same model on raw embeddings', async () => {
+  const { fitWhitening, foldWhitening, whiten } = await import('../../scripts/embedding-whitening.js');
+  const preset = { ...getPreset('tiny'), embeddingDim: 6 };
+  const dim = preset.embeddingDim;
+  // Correlated embeddings with a large common component, like CLIP's.
+  const n = 200;
+  const raw = new Float32Array(n * dim);
+  for (let r = 0; r < n; r++) {
+    const t = Math.sin(r * 1.7);
+    for (let i = 0; i < dim; i++) raw[r * dim + i] = 0.5 + 0.05 * t * (i + 1) + 0.01 * Math.cos(r * (i + 2));
+  }
+  const w = fitWhitening(raw, dim);
+  const white = whiten(w, raw);
+  let mean0 = 0;
+  for (let r = 0; r < n; r++) mean0 += white[r * dim] / n;
+  assert.ok(Math.abs(mean0) < 1e-4, 'whitened embeddings are centred');
+  const cvae = buildCvae(preset, { seed: 2 });
+  try {
+    const z = tf.randomNormal([4, preset.latentDim], 0, 1, 'float32', 5) as tf.Tensor2D;
+    const x = tf.randomUniform([4, preset.resolution, preset.resolution, 3], 0, 1, 'float32', 6) as tf.Tensor4D;
+    const eW = tf.tensor2d(white.slice(0, 4 * dim), [4, dim]);
+    const eR = tf.tensor2d(raw.slice(0, 4 * dim), [4, dim]);
+    const before = cvae.decode(z, eW);
+    const [muB] = cvae.encoder.apply([x, eW], { training: false }) as tf.Tensor[];
+    foldWhitening(cvae, w);
+    const after = cvae.decode(z, eR);
+    const [muA] = cvae.encoder.apply([x, eR], { training: false }) as tf.Tensor[];
+    assert.ok(tf.max(tf.abs(tf.sub(before, after))).dataSync()[0] < 1e-4);
+    assert.ok(tf.max(tf.abs(tf.sub(muB, muA))).dataSync()[0] < 1e-3);
+    tf.dispose([z, x, eW, eR, before, after, muB, muA]);
+  } finally {
+    cvae.dispose();
+  }
+});
