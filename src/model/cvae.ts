@@ -11,7 +11,7 @@
  * applies dropout to z when training.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Preset } from './presets.js';
+import type { ConvSpec, Preset } from './presets.js';
 
 /** Options of `buildCvae`. */
 export interface BuildOptions {
@@ -117,69 +117,49 @@ export function buildCvae(preset: Preset, opts: BuildOptions = {}): Cvae {
     tf.layers.batchNormalization({ momentum: preset.batchNorm.momentum, epsilon: preset.batchNorm.epsilon, name });
   const lrelu = (name: string) => tf.layers.leakyReLU({ alpha: preset.leakySlope, name });
 
+  type Layer = Pick<ReturnType<typeof tf.layers.dense>, 'apply'>;
+  /** Layer, then LeakyReLU, then BatchNorm: the block of every hidden layer of the seed model. */
+  const block = (x: tf.SymbolicTensor, layer: Layer, name: string): tf.SymbolicTensor => {
+    const y = lrelu(`${name}_lrelu`).apply(layer.apply(x)) as tf.SymbolicTensor;
+    return bn(`${name}_bn`).apply(y) as tf.SymbolicTensor;
+  };
+  const convOptions = (c: ConvSpec, name: string) => ({
+    filters: c.filters,
+    kernelSize: c.kernel,
+    strides: c.stride,
+    padding: 'same' as const,
+    useBias: true,
+    kernelInitializer: kernelInit(),
+    name,
+  });
+  const dense = (units: number, name: string) =>
+    tf.layers.dense({ units, useBias: true, kernelInitializer: kernelInit(), name });
+
   // Encoder
   const image = tf.input({ shape: [preset.resolution, preset.resolution, 3], name: 'image' });
   const encEmb = tf.input({ shape: [preset.embeddingDim], name: 'embedding' });
   let h: tf.SymbolicTensor = image;
   preset.encoder.convs.forEach((c, i) => {
-    h = tf.layers
-      .conv2d({
-        filters: c.filters,
-        kernelSize: c.kernel,
-        strides: c.stride,
-        padding: 'same',
-        useBias: true,
-        kernelInitializer: kernelInit(),
-        name: `enc_conv${i + 1}`,
-      })
-      .apply(h) as tf.SymbolicTensor;
-    h = lrelu(`enc_conv${i + 1}_lrelu`).apply(h) as tf.SymbolicTensor;
-    h = bn(`enc_conv${i + 1}_bn`).apply(h) as tf.SymbolicTensor;
+    h = block(h, tf.layers.conv2d(convOptions(c, `enc_conv${i + 1}`)), `enc_conv${i + 1}`);
   });
   h = tf.layers.flatten({ name: 'enc_flatten' }).apply(h) as tf.SymbolicTensor;
   h = tf.layers.concatenate({ name: 'enc_concat' }).apply([h, encEmb]) as tf.SymbolicTensor;
   preset.encoder.dense.forEach((units, i) => {
-    h = tf.layers
-      .dense({ units, useBias: true, kernelInitializer: kernelInit(), name: `enc_dense${i + 1}` })
-      .apply(h) as tf.SymbolicTensor;
-    h = lrelu(`enc_dense${i + 1}_lrelu`).apply(h) as tf.SymbolicTensor;
-    h = bn(`enc_dense${i + 1}_bn`).apply(h) as tf.SymbolicTensor;
+    h = block(h, dense(units, `enc_dense${i + 1}`), `enc_dense${i + 1}`);
   });
-  const mu = tf.layers
-    .dense({ units: preset.latentDim, useBias: true, kernelInitializer: kernelInit(), name: 'mu' })
-    .apply(h) as tf.SymbolicTensor;
-  const logvar = tf.layers
-    .dense({ units: preset.latentDim, useBias: true, kernelInitializer: kernelInit(), name: 'logvar' })
-    .apply(h) as tf.SymbolicTensor;
+  const mu = dense(preset.latentDim, 'mu').apply(h) as tf.SymbolicTensor;
+  const logvar = dense(preset.latentDim, 'logvar').apply(h) as tf.SymbolicTensor;
   const encoder = tf.model({ inputs: [image, encEmb], outputs: [mu, logvar], name: 'encoder' });
 
   // Decoder
   const z = tf.input({ shape: [preset.latentDim], name: 'z' });
   const decEmb = tf.input({ shape: [preset.embeddingDim], name: 'embedding' });
-  const cond = tf.layers
-    .dense({ units: preset.condDim, useBias: true, kernelInitializer: kernelInit(), name: 'condition' })
-    .apply(decEmb) as tf.SymbolicTensor;
+  const cond = dense(preset.condDim, 'condition').apply(decEmb) as tf.SymbolicTensor;
   let d = tf.layers.concatenate({ name: 'dec_concat' }).apply([z, cond]) as tf.SymbolicTensor;
-  d = tf.layers
-    .dense({ units: preset.decoder.dense, useBias: true, kernelInitializer: kernelInit(), name: 'dec_dense' })
-    .apply(d) as tf.SymbolicTensor;
-  d = lrelu('dec_dense_lrelu').apply(d) as tf.SymbolicTensor;
-  d = bn('dec_dense_bn').apply(d) as tf.SymbolicTensor;
+  d = block(d, dense(preset.decoder.dense, 'dec_dense'), 'dec_dense');
   d = tf.layers.reshape({ targetShape: preset.decoder.reshape, name: 'dec_reshape' }).apply(d) as tf.SymbolicTensor;
   preset.decoder.convTranspose.forEach((c, i) => {
-    d = tf.layers
-      .conv2dTranspose({
-        filters: c.filters,
-        kernelSize: c.kernel,
-        strides: c.stride,
-        padding: 'same',
-        useBias: true,
-        kernelInitializer: kernelInit(),
-        name: `dec_convT${i + 1}`,
-      })
-      .apply(d) as tf.SymbolicTensor;
-    d = lrelu(`dec_convT${i + 1}_lrelu`).apply(d) as tf.SymbolicTensor;
-    d = bn(`dec_convT${i + 1}_bn`).apply(d) as tf.SymbolicTensor;
+    d = block(d, tf.layers.conv2dTranspose(convOptions(c, `dec_convT${i + 1}`)), `dec_convT${i + 1}`);
   });
   const out = tf.layers
     .conv2d({
