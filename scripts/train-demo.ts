@@ -31,7 +31,7 @@ export const RECIPE = {
   clipModel: 'tests/fixtures/tiny-clip',
   preset: 'demo',
   trainSeed: 1,
-  epochs: 6,
+  epochs: 12,
   qualityPrompts: 120,
   qualitySeeds: 4,
   qualityPromptSeed: 7,
