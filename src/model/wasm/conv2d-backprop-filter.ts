@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { callKernel, free, heap, transpose, WASM, type ExplicitPadding } from './kernel-utils.js';
+import { channelsLastConvInfo, callKernel, free, heap, transpose, WASM, type ExplicitPadding } from './kernel-utils.js';
 
 function conv2DBackpropFilter(args: {
   inputs: tf.NamedTensorInfoMap;
@@ -24,16 +24,7 @@ function conv2DBackpropFilter(args: {
   if (attrs.dataFormat === 'NCHW') {
     throw new Error("wasm Conv2DBackpropFilter supports dataFormat 'NHWC' only");
   }
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    attrs.filterShape,
-    attrs.strides,
-    1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    false,
-    'channelsLast',
-  );
+  const info = channelsLastConvInfo(x.shape, attrs.filterShape, { ...attrs, dilations: 1 }, false);
   const { inHeight: H, inWidth: W, inChannels: Ci, outHeight: Ho, outWidth: Wo, outChannels: Co } = info;
   const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw } = info;
   const pt = info.padInfo.top;

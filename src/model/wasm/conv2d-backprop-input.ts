@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { callKernel, free, fromValues, heap, pair, WASM, type ExplicitPadding } from './kernel-utils.js';
+import { channelsLastConvInfo, callKernel, free, fromValues, heap, pair, WASM, type ExplicitPadding } from './kernel-utils.js';
 import { planPhases, type Phase } from './phases.js';
 
 type Args = { inputs: tf.NamedTensorInfoMap; backend: BackendWasm; attrs: tf.NamedAttrMap };
@@ -164,16 +164,7 @@ function conv2DBackpropInput(args: Args): tf.TensorInfo {
   const { dy, filter } = inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
   const attrs = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
   if (attrs.dataFormat === 'NCHW') throw new Error("wasm Conv2DBackpropInput supports dataFormat 'NHWC' only");
-  const info = tf.backend_util.computeConv2DInfo(
-    attrs.inputShape,
-    filter.shape as [number, number, number, number],
-    attrs.strides,
-    1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    false,
-    'channelsLast',
-  );
+  const info = channelsLastConvInfo(attrs.inputShape, filter.shape, { ...attrs, dilations: 1 }, false);
   const g: Geometry = { ...info, padTop: info.padInfo.top, padLeft: info.padInfo.left, batch: info.batchSize };
   const [, kw, Ci, Co] = filter.shape;
   const w = heap(backend, filter).slice(); // copy: the heap may grow before the phase filters are built
@@ -206,16 +197,7 @@ function depthwiseConv2dNativeBackpropInput(args: Args): tf.TensorInfo {
   if (dh !== 1 || dw !== 1) {
     throw new Error('wasm DepthwiseConv2dNativeBackpropInput supports dilation 1 only (as tfjs gradients do)');
   }
-  const info = tf.backend_util.computeConv2DInfo(
-    attrs.inputShape,
-    filter.shape as [number, number, number, number],
-    attrs.strides,
-    1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    true,
-    'channelsLast',
-  );
+  const info = channelsLastConvInfo(attrs.inputShape, filter.shape, { ...attrs, dilations: 1 }, true);
   const g: Geometry = { ...info, padTop: info.padInfo.top, padLeft: info.padInfo.left, batch: info.batchSize };
   const [, kw, C, M] = filter.shape;
   const w = heap(backend, filter).slice();

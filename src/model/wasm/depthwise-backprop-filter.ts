@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { heap, pair, WASM } from './kernel-utils.js';
+import { channelsLastConvInfo, heap, WASM } from './kernel-utils.js';
 
 function depthwiseConv2dNativeBackpropFilter(args: {
   inputs: tf.NamedTensorInfoMap;
@@ -16,16 +16,7 @@ function depthwiseConv2dNativeBackpropFilter(args: {
   const { inputs, backend } = args;
   const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
   const attrs = args.attrs as unknown as tf.DepthwiseConv2dNativeBackpropFilterAttrs;
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    attrs.filterShape,
-    attrs.strides,
-    pair(attrs.dilations as number | [number, number]),
-    attrs.pad,
-    attrs.dimRoundingMode,
-    true,
-    'channelsLast',
-  );
+  const info = channelsLastConvInfo(x.shape, attrs.filterShape, attrs, true);
   const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: Ho, outWidth: Wo } = info;
   const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
   const { filterHeight: kh, filterWidth: kw } = info;

@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { heap, pair, WASM } from './kernel-utils.js';
+import { channelsLastConvInfo, heap, WASM } from './kernel-utils.js';
 
 /** Windows with fewer taps than this use the stock kernel (XNNPACK is fast for 3x3 and 5x5). */
 const MIN_TAPS = 36;
@@ -65,16 +65,7 @@ export function makeDepthwiseConfig(stock: tf.KernelConfig): tf.KernelConfig {
     const factors = separateFilter(heap(backend, filter), kh, kw, C);
     if (!factors) return stock.kernelFunc(args as unknown as Parameters<tf.KernelFunc>[0]);
     const attrs = args.attrs as unknown as tf.DepthwiseConv2dNativeAttrs;
-    const info = tf.backend_util.computeConv2DInfo(
-      x.shape as [number, number, number, number],
-      filter.shape as [number, number, number, number],
-      attrs.strides,
-      pair(attrs.dilations as number | [number, number]),
-      attrs.pad,
-      attrs.dimRoundingMode,
-      true,
-      'channelsLast',
-    );
+    const info = channelsLastConvInfo(x.shape, filter.shape, attrs, true);
     const out = backend.makeOutput(info.outShape, 'float32');
     separableDepthwise(heap(backend, x), heap(backend, out), info, factors.u, factors.v);
     return out;

@@ -65,3 +65,33 @@ export function pair(v: number | [number, number] | number[] | undefined, fallba
   if (typeof v === 'number') return [v, v];
   return [v[0], v[1]];
 }
+
+/** The attributes of the convolution kernels that fix their geometry. */
+interface ConvGeometryAttrs {
+  strides: number | [number, number];
+  pad: Parameters<typeof tf.backend_util.computeConv2DInfo>[4];
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  dilations?: number | [number, number];
+}
+
+/**
+ * `computeConv2DInfo` for the NHWC kernels here: input and filter shapes, strides, padding and rounding from
+ * the attributes; dilations from them too (1 when absent); `depthwise` for the depthwise kernels.
+ */
+export function channelsLastConvInfo(
+  inShape: number[],
+  filterShape: number[],
+  attrs: ConvGeometryAttrs,
+  depthwise: boolean,
+): tf.backend_util.Conv2DInfo {
+  return tf.backend_util.computeConv2DInfo(
+    inShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides,
+    pair(attrs.dilations),
+    attrs.pad,
+    attrs.dimRoundingMode,
+    depthwise,
+    'channelsLast',
+  );
+}
