@@ -14,6 +14,10 @@ export interface ServedModelMeta {
   clipModel: string;
   resolution: number;
   preset: string;
+  /** When the checkpoint was saved; a checkpoint re-saved in place (a run's `best/`) gets a new one. */
+  createdAt?: string;
+  /** Optimizer steps the checkpoint was trained for. */
+  step?: number;
 }
 
 /** A loaded sampler of one checkpoint. */

@@ -1,6 +1,7 @@
 /**
  * CheckpointSamplerProvider: the sampler of the active (or a named) checkpoint of the registry, loaded once
- * and cached (a few at a time). Refuses a checkpoint trained with a different CLIP model than the loaded
+ * and cached (a few at a time), keyed by the checkpoint's save time so that a checkpoint re-saved in place (the `best/`
+ * of a run that is still training) is loaded again instead of served stale. Refuses a checkpoint trained with a different CLIP model than the loaded
  * embedder's, since its embeddings would mean nothing to it.
  */
 import { LRUCache } from 'lru-cache';
@@ -32,12 +33,34 @@ export interface CheckpointSamplerProviderOptions {
   maxLoaded?: number;
 }
 
+/** A cached sampler that is disposed only once the batches running on it have finished. */
+class ServedSampler {
+  private running = 0;
+  private disposeWhenIdle = false;
+
+  constructor(readonly inner: CheckpointSampler) {}
+
+  async sample(embeddings: Float32Array[], seeds: number[]): Promise<Uint8Array[]> {
+    this.running++;
+    try {
+      return await this.inner.sample(embeddings, seeds);
+    } finally {
+      if (--this.running === 0 && this.disposeWhenIdle) this.inner.dispose();
+    }
+  }
+
+  dispose(): void {
+    if (this.running === 0) this.inner.dispose();
+    else this.disposeWhenIdle = true;
+  }
+}
+
 /** Loads and caches checkpoint samplers; see the module comment. */
 export class CheckpointSamplerProvider implements SamplerProvider {
-  private readonly cache: LRUCache<string, Promise<CheckpointSampler>>;
+  private readonly cache: LRUCache<string, Promise<ServedSampler>>;
 
   constructor(private readonly o: CheckpointSamplerProviderOptions) {
-    this.cache = new LRUCache<string, Promise<CheckpointSampler>>({
+    this.cache = new LRUCache<string, Promise<ServedSampler>>({
       max: o.maxLoaded ?? 2,
       dispose: (p) => { p.then((s) => s.dispose(), () => undefined); },
     });
@@ -53,16 +76,19 @@ export class CheckpointSamplerProvider implements SamplerProvider {
         `Model \`${entry.name}\` was trained with CLIP \`${entry.meta.clipModel}\`, but the bot loaded \`${this.o.clipModel}\`. `
         + 'Admins: serve a model trained with the loaded CLIP (`/model list`), or restart the bot with CLIP_MODEL set to the model\'s CLIP.');
     }
-    const key = `${entry.name}\u0000${entry.dir}`;
+    const place = `${entry.name}\u0000${entry.dir}\u0000`;
+    const key = `${place}${entry.meta.createdAt ?? ''}\u0000${entry.meta.step ?? ''}`;
     let loading = this.cache.get(key);
     if (!loading) {
-      log.info({ model: entry.name }, 'loading checkpoint for serving');
-      loading = this.o.load(entry.dir);
+      // An older save of the same checkpoint folder is stale now: drop (and dispose) it.
+      for (const k of [...this.cache.keys()]) if (k.startsWith(place)) this.cache.delete(k);
+      log.info({ model: entry.name, step: entry.meta.step }, 'loading checkpoint for serving');
+      loading = this.o.load(entry.dir).then((s) => new ServedSampler(s));
       this.cache.set(key, loading);
       loading.catch(() => this.cache.delete(key));
     }
     const sampler = await loading;
-    return { name: entry.name, meta: sampler.meta, sample: (e, s) => sampler.sample(e, s) };
+    return { name: entry.name, meta: sampler.inner.meta, sample: (e, s) => sampler.sample(e, s) };
   }
 
   /** Disposes every loaded sampler. */
