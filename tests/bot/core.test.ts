@@ -123,6 +123,44 @@ describe('bot core', () => {
     await assert.rejects(core.reroll(alice, 'nope'), /cannot find that generation/);
   });
 
+  it('reroll and variations report their queue position while they wait', async () => {
+    const r = await core.imagine(alice, { prompt: 'cow', seed: 1 });
+    let open!: () => void;
+    samplers.gate = new Promise((res) => { open = res; });
+    const busy = core.imagine(alice, { prompt: 'busy', seed: 2 });
+    await new Promise((res) => setTimeout(res, 60)); // that batch is running
+    const positions: Record<string, number[]> = { reroll: [], variations: [] };
+    const reroll = core.reroll(bob, r.generationId, { onQueued: (p) => { positions.reroll.push(p); } });
+    const variations = core.variations({ ...bob, userId: 'carol' }, r.generationId, { onQueued: (p) => { positions.variations.push(p); } });
+    await new Promise((res) => setTimeout(res, 10));
+    assert.deepEqual(positions, { reroll: [1], variations: [2] });
+    open();
+    await Promise.all([busy, reroll, variations]);
+  });
+
+  it('close() waits for generations being rendered and recorded, and refuses new ones', async () => {
+    let openRender!: () => void;
+    const renderGate = new Promise<void>((res) => { openRender = res; });
+    let rendering = false;
+    const slow = createBotCore({
+      store, embedder, samplers, catalog, admins: new AdminPolicy([]),
+      renderer: { grid: async (images, size) => { rendering = true; await renderGate; return sharpRenderer.grid(images, size); }, image: sharpRenderer.image },
+      training: new TrainingRunner({ runs: store.runs, catalog, runsDir: path.join(dir, 'runs2'), lockFile: path.join(dir, 'lock2') }),
+      queue: { batchWindowMs: 5 },
+    });
+    const pending = slow.imagine(alice, { prompt: 'late cow', seed: 3 });
+    while (!rendering) await new Promise((res) => setTimeout(res, 5)); // the queue has answered; rendering runs
+    let closed = false;
+    const closing = slow.close().then(() => { closed = true; });
+    await new Promise((res) => setTimeout(res, 30));
+    assert.equal(closed, false, 'close() returned while a generation was still being recorded');
+    await assert.rejects(slow.imagine(bob, { prompt: 'too late' }), (e: unknown) => e instanceof UserError && /shutting down/.test(e.message));
+    openRender();
+    const reply = await pending;
+    await closing;
+    assert.equal(store.generations.get(reply.generationId)?.prompt, 'late cow', 'recorded before close() returned');
+  });
+
   it('perturbEmbedding stays unit length, near the original, and is deterministic', () => {
     const e = new Float32Array(512).fill(1 / Math.sqrt(512));
     const a = perturbEmbedding(e, 5);

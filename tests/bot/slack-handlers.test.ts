@@ -10,6 +10,7 @@ import type { Actor, BotCore, ImagineReply, ReactionEvent, TrainingProgressSink 
 import { imagineCommand, type ImagineCommandArgs } from '../../src/bot/slack/listeners/commands/imagine.js';
 import { cvaeTrainCommand, type TrainCommandArgs } from '../../src/bot/slack/listeners/commands/cvae-train.js';
 import { cvaeModelCommand, type ModelCommandArgs } from '../../src/bot/slack/listeners/commands/cvae-model.js';
+import { regenerateButton, type ButtonArgs } from '../../src/bot/slack/listeners/actions/generation-buttons.js';
 import { reactionListener, type ReactionArgs } from '../../src/bot/slack/listeners/events/reactions.js';
 import { SlackTrainingSink } from '../../src/bot/slack/progress-sink.js';
 import { slackConfigFrom } from '../../src/bot/slack/config.js';
@@ -126,6 +127,18 @@ describe('slack /imagine handler', () => {
     const core = fakeCore({ imagine: async (_a, _o, hooks) => { await hooks?.onQueued?.(2); return reply(); } });
     await imagineCommand(core, { delaysMs: [0] })({ command: command('cows'), ack: io.ack, respond: io.respond, client: fakeClient([]) });
     assert.match((io.responses[0] as { text: string }).text, /number 2 in the queue/);
+  });
+
+  it('tells the user their queue position on Reroll and Variations too', async () => {
+    for (const kind of ['reroll', 'variations'] as const) {
+      const io = ackRespond();
+      const calls: Call[] = [];
+      const core = fakeCore({ [kind]: async (_a: Actor, id: string, hooks?: { onQueued?(p: number): unknown }) => { assert.equal(id, 'g0'); await hooks?.onQueued?.(3); return reply(); } });
+      const body = { team: { id: 'T1' }, channel: { id: 'C1' }, user: { id: 'U1', team_id: 'T1' }, container: {} } as unknown as ButtonArgs['body'];
+      await regenerateButton(core, kind, { delaysMs: [0] })({ ack: io.ack as unknown as ButtonArgs['ack'], respond: io.respond, body, action: { value: 'g0' } as ButtonArgs['action'], client: fakeClient(calls) });
+      assert.match((io.responses[0] as { text: string }).text, /number 3 in the queue/, kind);
+      assert.ok(calls.some((c) => c.name === 'files.uploadV2'), `${kind} still posts the grid`);
+    }
   });
 
   it('still posts the picture and buttons when files.info is refused (no files:read scope)', async () => {

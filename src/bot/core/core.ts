@@ -50,7 +50,7 @@ interface GenerationOutput {
 
 /** The bot core plus lifecycle. */
 export interface BotCoreHandle extends BotCore {
-  /** Stops taking requests and waits for running ones. */
+  /** Stops taking requests, fails queued ones politely and waits for running ones to be rendered and recorded. */
   close(): Promise<void>;
   readonly queue: GenerationQueue<GenerationJob, GenerationOutput>;
 }
@@ -102,7 +102,21 @@ export function createBotCore(deps: BotCoreDeps): BotCoreHandle {
     return `“${r.prompt}” · ${seedText}${what} · model ${r.model}`;
   }
 
-  async function generate(actor: Actor, job: GenerationJob, model: string | undefined, kind: GenerationKind,
+  /** Generations between submit and their stored record; close() waits for them before the store closes. */
+  const inFlight = new Set<Promise<unknown>>();
+  let closing = false;
+
+  function generate(actor: Actor, job: GenerationJob, model: string | undefined, kind: GenerationKind,
+    parentId: string | null, hooks?: ImagineHooks): Promise<ImagineReply> {
+    if (closing) return Promise.reject(new UserError('The bot is shutting down; please try again in a minute.'));
+    const p = generateNow(actor, job, model, kind, parentId, hooks);
+    inFlight.add(p);
+    const forget = () => { inFlight.delete(p); };
+    p.then(forget, forget);
+    return p;
+  }
+
+  async function generateNow(actor: Actor, job: GenerationJob, model: string | undefined, kind: GenerationKind,
     parentId: string | null, hooks?: ImagineHooks): Promise<ImagineReply> {
     const t0 = performance.now();
     const out = await queue.submit(
@@ -151,14 +165,14 @@ export function createBotCore(deps: BotCoreDeps): BotCoreHandle {
       return generate(actor, { prompt, seeds: seedsFrom(seed, count), variationSeed: null }, model, 'imagine', null, hooks);
     },
 
-    async reroll(actor: Actor, generationId: string): Promise<ImagineReply> {
+    async reroll(actor: Actor, generationId: string, hooks?: ImagineHooks): Promise<ImagineReply> {
       const g = getGeneration(generationId);
-      return generate(actor, { prompt: g.prompt, seeds: seedsFrom(randomSeed(), g.seeds.length), variationSeed: null }, g.model, 'reroll', g.id);
+      return generate(actor, { prompt: g.prompt, seeds: seedsFrom(randomSeed(), g.seeds.length), variationSeed: null }, g.model, 'reroll', g.id, hooks);
     },
 
-    async variations(actor: Actor, generationId: string): Promise<ImagineReply> {
+    async variations(actor: Actor, generationId: string, hooks?: ImagineHooks): Promise<ImagineReply> {
       const g = getGeneration(generationId);
-      return generate(actor, { prompt: g.prompt, seeds: g.seeds, variationSeed: randomSeed() }, g.model, 'variations', g.id);
+      return generate(actor, { prompt: g.prompt, seeds: g.seeds, variationSeed: randomSeed() }, g.model, 'variations', g.id, hooks);
     },
 
     async singleImage(generationId: string, index: number): Promise<{ png: Buffer; text: string }> {
@@ -230,7 +244,9 @@ export function createBotCore(deps: BotCoreDeps): BotCoreHandle {
     },
 
     async close(): Promise<void> {
+      closing = true;
       await queue.close();
+      await Promise.allSettled([...inFlight]);
     },
   };
   return core;

@@ -50,7 +50,7 @@ export interface TrainingProgressSink {
   image(name: string, png: Buffer, caption: string): Promise<void>;
 }
 
-/** Hooks an adapter may pass to imagine(). */
+/** Hooks an adapter may pass to imagine(), reroll() and variations(). */
 export interface ImagineHooks {
   /** Called when the request has to wait; position 1 is next. */
   onQueued?(position: number): void | Promise<void>;
@@ -71,9 +71,9 @@ export interface ReactionEvent {
 export interface BotCore {
   imagine(actor: Actor, opts: ImagineOptions, hooks?: ImagineHooks): Promise<ImagineReply>;
   /** Same prompt, new seeds. */
-  reroll(actor: Actor, generationId: string): Promise<ImagineReply>;
+  reroll(actor: Actor, generationId: string, hooks?: ImagineHooks): Promise<ImagineReply>;
   /** Same seed neighbourhood. */
-  variations(actor: Actor, generationId: string): Promise<ImagineReply>;
+  variations(actor: Actor, generationId: string, hooks?: ImagineHooks): Promise<ImagineReply>;
   singleImage(generationId: string, index: number): Promise<{ png: Buffer; text: string }>;
   /**
    * messageRef: platform message id (Slack: channel:ts). `imageIndex` when the message shows one image of the

@@ -2,7 +2,7 @@
 import { AttachmentBuilder, type ButtonInteraction } from 'discord.js';
 import { actorOf, type DiscordContext } from './context.js';
 import { decodeCustomId } from './components.js';
-import { generationMessage, replyWithError } from './replies.js';
+import { generationMessage, queuePositionHooks, replyWithError } from './replies.js';
 
 /** True if this module handled the button. */
 export async function handleGenerationButton(interaction: ButtonInteraction, { core }: DiscordContext): Promise<boolean> {
@@ -20,8 +20,8 @@ export async function handleGenerationButton(interaction: ButtonInteraction, { c
     } else {
       const actor = actorOf(interaction);
       const reply = button.action === 'reroll'
-        ? await core.reroll(actor, button.generationId)
-        : await core.variations(actor, button.generationId);
+        ? await core.reroll(actor, button.generationId, queuePositionHooks(interaction))
+        : await core.variations(actor, button.generationId, queuePositionHooks(interaction));
       const message = await interaction.editReply(generationMessage(reply));
       core.attachMessage(reply.generationId, message.id);
     }

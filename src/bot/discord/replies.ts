@@ -3,7 +3,7 @@ import { AttachmentBuilder, MessageFlags, type InteractionEditReplyOptions, type
 import { childLogger } from '../../log.js';
 import { safeError } from './log-safe.js';
 import { userMessageOf, isUserError } from '../core/errors.js';
-import type { ImagineReply } from '../core/types.js';
+import type { ImagineHooks, ImagineReply } from '../core/types.js';
 import { generationButtons } from './components.js';
 
 const log = childLogger('discord');
@@ -15,6 +15,15 @@ export function generationMessage(reply: ImagineReply): InteractionEditReplyOpti
     files: [new AttachmentBuilder(reply.grid, { name: `cvae-${reply.generationId}.png`, description: reply.prompt.slice(0, 1000) })],
     components: generationButtons(reply.generationId, reply.images.length),
     allowedMentions: { parse: [] },
+  };
+}
+
+/** Hooks that show the queue position in the deferred reply while a generation waits. */
+export function queuePositionHooks(interaction: RepliableInteraction): ImagineHooks {
+  return {
+    onQueued: async (position) => {
+      await interaction.editReply({ content: `Queued, position ${position}. Your images are coming…`, allowedMentions: { parse: [] } });
+    },
   };
 }
 

@@ -216,7 +216,7 @@ export class Playground {
       const [, id, verb] = m;
       const core = this.requireCore();
       const reply = this.generate(`${verb === 'reroll' ? 'Reroll' : 'Variations'} of ${id}`,
-        () => (verb === 'reroll' ? core.reroll(this.actor, id) : core.variations(this.actor, id)));
+        (hooks) => (verb === 'reroll' ? core.reroll(this.actor, id, hooks) : core.variations(this.actor, id, hooks)));
       sendJson(res, 202, { messageId: reply.id });
     } else if ((m = /^\/api\/generations\/([\w-]{1,64})\/images\/(\d{1,2})$/.exec(p))) {
       const id = m[1];

@@ -2,7 +2,7 @@
 import { SlashCommandBuilder, type ChatInputCommandInteraction } from 'discord.js';
 import { MAX_PROMPT_LENGTH } from '../../core/prompt.js';
 import { actorOf, type DiscordContext } from '../context.js';
-import { generationMessage, replyWithError } from '../replies.js';
+import { generationMessage, queuePositionHooks, replyWithError } from '../replies.js';
 
 export const data = new SlashCommandBuilder()
   .setName('imagine')
@@ -21,11 +21,7 @@ export async function execute(interaction: ChatInputCommandInteraction, { core }
       count: interaction.options.getInteger('count') ?? undefined,
       seed: interaction.options.getInteger('seed') ?? undefined,
       model: interaction.options.getString('model') ?? undefined,
-    }, {
-      onQueued: async (position) => {
-        await interaction.editReply({ content: `Queued, position ${position}. Your images are coming…`, allowedMentions: { parse: [] } });
-      },
-    });
+    }, queuePositionHooks(interaction));
     const message = await interaction.editReply(generationMessage(reply));
     core.attachMessage(reply.generationId, message.id);
   } catch (err) {

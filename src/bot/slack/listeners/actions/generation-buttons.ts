@@ -5,6 +5,7 @@ import type { BotCore } from '../../../core/types.js';
 import { slackActor, slackMessageRef } from '../../actor.js';
 import { escapeMrkdwn, parseImageActionValue } from '../../blocks.js';
 import { explainSlackError, findShareTs, publishGeneration, uploadPng, type ShareLookupOptions } from '../../publish.js';
+import { queuePositionHooks } from '../../queue-notice.js';
 import { respondWithError } from '../../respond-error.js';
 
 const log = childLogger('slack-buttons');
@@ -29,7 +30,8 @@ export function regenerateButton(core: BotCore, kind: 'reroll' | 'variations', o
     try {
       const channel = channelOf(body);
       const actor = actorOf(body);
-      const reply = kind === 'reroll' ? await core.reroll(actor, action.value ?? '') : await core.variations(actor, action.value ?? '');
+      const hooks = queuePositionHooks(respond, log);
+      const reply = kind === 'reroll' ? await core.reroll(actor, action.value ?? '', hooks) : await core.variations(actor, action.value ?? '', hooks);
       await publishGeneration(client, core, channel, reply, opts);
     } catch (err) {
       await respondWithError(respond, err, log, kind);

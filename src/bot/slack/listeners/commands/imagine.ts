@@ -6,6 +6,7 @@ import { slackActor } from '../../actor.js';
 import { ephemeral, escapeMrkdwn, slackText } from '../../blocks.js';
 import { parseImagineText, type ImagineCommand } from '../../../core/command-text.js';
 import { publishGeneration, type ShareLookupOptions } from '../../publish.js';
+import { queuePositionHooks } from '../../queue-notice.js';
 import { respondWithError } from '../../respond-error.js';
 
 const log = childLogger('slack-imagine');
@@ -30,14 +31,7 @@ export function imagineCommand(core: BotCore, opts: ShareLookupOptions = {}) {
     await ack(ephemeral(`:art: Drawing “${escapeMrkdwn(request.prompt)}”…`));
     const actor = slackActor(command.team_id, command.channel_id, command.user_id);
     try {
-      const reply = await core.imagine(actor, request, {
-        onQueued: async (position) => {
-          // Best effort: a lost position notice must not cost the user their picture.
-          await respond(ephemeral(`:hourglass_flowing_sand: You are number ${position} in the queue.`)).catch((err: unknown) => {
-            log.warn({ error: (err as Error).message }, 'could not tell the queue position');
-          });
-        },
-      });
+      const reply = await core.imagine(actor, request, queuePositionHooks(respond, log));
       await publishGeneration(client, core, command.channel_id, reply, opts);
     } catch (err) {
       await respondWithError(respond, err, log, 'imagine');
