@@ -14,7 +14,8 @@ const log = childLogger('sampler-factory');
 
 /** Which engine samples: `auto` prefers ONNX Runtime and falls back to TensorFlow.js. */
 export type SamplerEngine = 'auto' | 'onnx' | 'tfjs';
-const ENGINES: readonly SamplerEngine[] = ['auto', 'onnx', 'tfjs'];
+/** Every engine name, as SAMPLER_ENGINE and `sample --engine` take them. */
+export const SAMPLER_ENGINES: readonly SamplerEngine[] = ['auto', 'onnx', 'tfjs'];
 
 /** What every sampler offers, whichever engine runs it. */
 export interface ImageSampler {
@@ -40,8 +41,8 @@ export interface CreateSamplerOptions {
  */
 export function samplerEngineFromEnv(env: NodeJS.ProcessEnv = process.env): SamplerEngine {
   const raw = (env.SAMPLER_ENGINE ?? '').trim().toLowerCase() || 'auto';
-  if (!(ENGINES as readonly string[]).includes(raw)) {
-    throw new UserError(`SAMPLER_ENGINE must be one of ${ENGINES.join(', ')}, got "${env.SAMPLER_ENGINE}".`);
+  if (!(SAMPLER_ENGINES as readonly string[]).includes(raw)) {
+    throw new UserError(`SAMPLER_ENGINE must be one of ${SAMPLER_ENGINES.join(', ')}, got "${env.SAMPLER_ENGINE}".`);
   }
   return raw as SamplerEngine;
 }

@@ -98,6 +98,24 @@ test('sample writes a grid PNG that depends only on seed and embedding', async (
   await assert.rejects(run(['sample', '--checkpoints', ck, '--out', out2]), /--embedding-file/);
 });
 
+test('sample draws the same images on ONNX Runtime and TensorFlow.js, and names a bad --engine', async () => {
+  const ck = path.join(root, 'checkpoints', 'tinyrun', 'best');
+  const embFile = path.join(root, 'emb-engines.json');
+  await fsp.writeFile(embFile, JSON.stringify(unitEmbedding(3)));
+  const pixels: Record<string, Buffer> = {};
+  for (const engine of ['onnx', 'tfjs']) {
+    const dir = path.join(root, `engine-${engine}`);
+    const summary = JSON.parse(await run(['sample', '--checkpoint', ck, '--embedding-file', embFile, '--count', '2', '--seed', '5',
+      '--engine', engine, '--out', path.join(dir, 'grid.png'), '--images-dir', dir, '--scale', '1', '--json']));
+    assert.equal(summary.engine, engine);
+    pixels[engine] = await sharp(summary.images[1]).raw().toBuffer();
+  }
+  assert.equal(pixels.onnx.length, 16 * 16 * 3, "one 16 px tiny-preset image at scale 1");
+  const maxDiff = pixels.onnx.reduce((m, v, i) => Math.max(m, Math.abs(v - pixels.tfjs[i])), 0);
+  assert.ok(maxDiff <= 1, `ONNX and TensorFlow.js images differ by up to ${maxDiff}/255`);
+  await assert.rejects(run(['sample', '--checkpoint', ck, '--embedding-file', embFile, '--engine', 'gpu']), /--engine must be one of auto, onnx, tfjs, got "gpu"/);
+});
+
 test('embedding files: JSON array, array of arrays, embed --json lines, raw float32', () => {
   const a = unitEmbedding(1);
   const b = unitEmbedding(2);

@@ -2,8 +2,11 @@
  * `sample`: images from a checkpoint's decoder, as a PNG grid (and optionally one PNG per image).
  *
  *   sample [--checkpoint DIR | --model NAME] (--embedding-file F | --text T ...) [--count 4] [--seed 7]
- *          [--out grid.png] [--images-dir DIR] [--scale N] [--kernel nearest|lanczos3] [--columns N] [--json]
+ *          [--out grid.png] [--images-dir DIR] [--scale N] [--kernel nearest|lanczos3] [--columns N]
+ *          [--engine auto|onnx|tfjs] [--json]
  *
+ * The engine is the bot's: ONNX Runtime over the checkpoint's decoder export (made beside it when missing or
+ * stale) unless `--engine tfjs` or SAMPLER_ENGINE says otherwise; either engine gives the same image per seed.
  * Without --checkpoint or --model it samples the registry's active model. Image i gets seed `seed + i`
  * and embedding `i mod k` of the k given. Embedding files: a JSON array of numbers, an array of arrays,
  * `{"embedding": [...]}`, JSON lines of those (what `embed --json` prints), or raw float32 (`.bin`/`.f32`).
@@ -17,7 +20,7 @@ import { resolveRecordedClipModel } from '../../model/clip/clip-name.js';
 import { readEmbeddingFile } from '../../model/embedding-file.js';
 import { defaultScale, gridPng, imagePng, type UpscaleKernel } from '../../model/image-grid.js';
 import { CheckpointRegistry } from '../../model/registry.js';
-import { Sampler } from '../../model/sampler.js';
+import { createSampler, SAMPLER_ENGINES, samplerEngineFromEnv, type ImageSampler, type SamplerEngine } from '../../model/sampler-factory.js';
 import type { CommandOutput } from './model.js';
 
 interface SampleOptions {
@@ -34,6 +37,7 @@ interface SampleOptions {
   scale?: number;
   kernel: string;
   columns?: number;
+  engine?: string;
   json?: boolean;
 }
 
@@ -67,15 +71,16 @@ async function checkpointDir(o: SampleOptions): Promise<{ dir: string; label: st
   return { dir: active.dir, label: active.name };
 }
 
-async function embeddingsFor(o: SampleOptions, sampler: Sampler): Promise<Float32Array[]> {
+async function embeddingsFor(o: SampleOptions, sampler: ImageSampler): Promise<Float32Array[]> {
+  const embeddingDim = sampler.meta.presetConfig.embeddingDim;
   if (o.embeddingFile && o.text.length > 0) throw new UserError('Give either --embedding-file or --text, not both.');
-  if (o.embeddingFile) return readEmbeddingFile(o.embeddingFile, sampler.embeddingDim);
+  if (o.embeddingFile) return readEmbeddingFile(o.embeddingFile, embeddingDim);
   if (o.text.length > 0) {
     const { ClipEmbedder } = await import('../../model/clip/embedder.js');
     const clip = await ClipEmbedder.load({ model: o.clipModel ?? resolveRecordedClipModel(sampler.meta.clipModel) });
     try {
-      if (clip.dim !== sampler.embeddingDim) {
-        throw new UserError(`CLIP ${clip.modelId} gives ${clip.dim}-d embeddings; the model takes ${sampler.embeddingDim}.`);
+      if (clip.dim !== embeddingDim) {
+        throw new UserError(`CLIP ${clip.modelId} gives ${clip.dim}-d embeddings; the model takes ${embeddingDim}.`);
       }
       return await clip.embedTexts(o.text);
     } finally {
@@ -103,12 +108,17 @@ export function register(program: Command, out: CommandOutput = { write: (t) => 
     .option('--scale <n>', 'integer upscale factor for display (default about 256 px per image)', positiveInt('scale', 64))
     .option('--kernel <name>', 'upscaling filter: nearest or lanczos3', 'lanczos3')
     .option('--columns <n>', 'images per grid row', positiveInt('columns', 256))
+    .option('--engine <name>', 'auto (ONNX Runtime, else TensorFlow.js), onnx or tfjs (default SAMPLER_ENGINE, else auto)')
     .option('--json', 'print a JSON summary')
     .action(async (o: SampleOptions) => {
       if (o.kernel !== 'nearest' && o.kernel !== 'lanczos3') throw new UserError(`--kernel must be nearest or lanczos3, got "${o.kernel}".`);
+      if (o.engine !== undefined && !(SAMPLER_ENGINES as readonly string[]).includes(o.engine)) {
+        throw new UserError(`--engine must be one of ${SAMPLER_ENGINES.join(', ')}, got "${o.engine}".`);
+      }
+      const engine = (o.engine as SamplerEngine | undefined) ?? samplerEngineFromEnv();
       await initBackend();
       const { dir, label } = await checkpointDir(o);
-      const sampler = await Sampler.fromCheckpoint(dir);
+      const sampler = await createSampler(dir, { engine });
       try {
         const given = await embeddingsFor(o, sampler);
         const count = o.count ?? (given.length > 1 ? given.length : 4);
@@ -129,11 +139,11 @@ export function register(program: Command, out: CommandOutput = { write: (t) => 
             files.push(file);
           }
         }
-        const summary = { out: o.out, images: files, model: label, checkpoint: dir, preset: sampler.meta.preset, resolution: size, seeds };
+        const summary = { out: o.out, images: files, model: label, checkpoint: dir, preset: sampler.meta.preset, resolution: size, seeds, engine: sampler.engine };
         out.write(
           o.json
             ? `${JSON.stringify(summary)}\n`
-            : `wrote ${o.out}: ${count} image(s) ${size}x${size} from ${label} (${sampler.meta.preset}), seeds ${seeds[0]}..${seeds.at(-1)}\n`,
+            : `wrote ${o.out}: ${count} image(s) ${size}x${size} from ${label} (${sampler.meta.preset}, ${sampler.engine}), seeds ${seeds[0]}..${seeds.at(-1)}\n`,
         );
       } finally {
         sampler.dispose();
