@@ -1,8 +1,8 @@
 /**
  * CheckpointSamplerProvider: the sampler of the active (or a named) checkpoint of the registry, loaded once
- * and cached (a few at a time), keyed by the checkpoint's save time so that a checkpoint re-saved in place (the `best/`
- * of a run that is still training) is loaded again instead of served stale. Refuses a checkpoint trained with a different CLIP model than the loaded
- * embedder's, since its embeddings would mean nothing to it.
+ * and cached (a few at a time), keyed by the checkpoint's save time so that a checkpoint re-saved in place
+ * (the `best/` of a run that is still training) is loaded again instead of served stale. Refuses a checkpoint
+ * trained with a different CLIP model than the loaded embedder's, since its embeddings would mean nothing to it.
  */
 import { LRUCache } from 'lru-cache';
 import { childLogger } from '../../log.js';
