@@ -1,11 +1,8 @@
 import type { SlackCommandMiddlewareArgs } from '@slack/bolt';
 import { childLogger } from '../../../../log.js';
-import { userMessageOf } from '../../../core/errors.js';
 import type { BotCore } from '../../../core/types.js';
-import { slackActor } from '../../actor.js';
-import { ephemeral, slackText } from '../../blocks.js';
-import { parseModelText, type ModelCommand } from '../../../core/command-text.js';
-import { respondWithError } from '../../respond-error.js';
+import { parseModelText } from '../../../core/command-text.js';
+import { adminCommand } from './admin-command.js';
 
 const log = childLogger('slack-model');
 
@@ -14,21 +11,10 @@ export type ModelCommandArgs = Pick<SlackCommandMiddlewareArgs, 'command' | 'ack
 
 /** `/cvae-model list`, `/cvae-model use <name>` (admins only; the core checks). Answers only to the caller. */
 export function cvaeModelCommand(core: BotCore) {
-  return async function handleCvaeModel({ command, ack, respond }: ModelCommandArgs): Promise<void> {
-    let request: ModelCommand;
-    try {
-      request = parseModelText(command.text);
-    } catch (err) {
-      await ack(ephemeral(slackText(userMessageOf(err))));
-      return;
-    }
-    await ack();
-    const actor = slackActor(command.team_id, command.channel_id, command.user_id);
-    try {
-      const answer = request.verb === 'list' ? await core.modelList(actor) : await core.modelUse(actor, request.name);
-      await respond(ephemeral(slackText(answer)));
-    } catch (err) {
-      await respondWithError(respond, err, log, `model ${request.verb}`);
-    }
-  };
+  return adminCommand<ReturnType<typeof parseModelText>, ModelCommandArgs>({
+    name: 'model',
+    log,
+    parse: parseModelText,
+    run: (request, actor) => (request.verb === 'list' ? core.modelList(actor) : core.modelUse(actor, request.name)),
+  });
 }

@@ -1,12 +1,9 @@
 import type { AllMiddlewareArgs, SlackCommandMiddlewareArgs } from '@slack/bolt';
 import { childLogger } from '../../../../log.js';
-import { userMessageOf } from '../../../core/errors.js';
 import type { BotCore } from '../../../core/types.js';
-import { slackActor } from '../../actor.js';
-import { ephemeral, slackText } from '../../blocks.js';
-import { parseTrainText, type TrainCommand } from '../../../core/command-text.js';
+import { parseTrainText } from '../../../core/command-text.js';
 import { SlackTrainingSink } from '../../progress-sink.js';
-import { respondWithError } from '../../respond-error.js';
+import { adminCommand } from './admin-command.js';
 
 const log = childLogger('slack-train');
 
@@ -18,29 +15,16 @@ export type TrainCommandArgs = Pick<SlackCommandMiddlewareArgs, 'command' | 'ack
  * (admins only; the core checks and logs refusals). Progress of a started run goes to this channel.
  */
 export function cvaeTrainCommand(core: BotCore) {
-  return async function handleCvaeTrain({ command, ack, respond, client }: TrainCommandArgs): Promise<void> {
-    let request: TrainCommand;
-    try {
-      request = parseTrainText(command.text);
-    } catch (err) {
-      await ack(ephemeral(slackText(userMessageOf(err))));
-      return;
-    }
-    await ack();
-    const actor = slackActor(command.team_id, command.channel_id, command.user_id);
-    try {
-      let answer: string;
+  return adminCommand<ReturnType<typeof parseTrainText>, TrainCommandArgs>({
+    name: 'train',
+    log,
+    parse: parseTrainText,
+    run: (request, actor, { command, client }) => {
       if (request.verb === 'start') {
         const { preset, epochs, dataset } = request;
-        answer = await core.trainStart(actor, { preset, epochs, dataset }, new SlackTrainingSink(client, command.channel_id));
-      } else if (request.verb === 'status') {
-        answer = await core.trainStatus(actor);
-      } else {
-        answer = await core.trainStop(actor);
+        return core.trainStart(actor, { preset, epochs, dataset }, new SlackTrainingSink(client, command.channel_id));
       }
-      await respond(ephemeral(slackText(answer)));
-    } catch (err) {
-      await respondWithError(respond, err, log, `train ${request.verb}`);
-    }
-  };
+      return request.verb === 'status' ? core.trainStatus(actor) : core.trainStop(actor);
+    },
+  });
 }
