@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import ort from 'onnxruntime-node';
 import { initBackend } from '../../src/model/backend.js';
 import type { ConvWeights } from '../../src/model/onnx/decoder-weights.js';
-import { constantInputResponse, nhwcToNchwColumns, onnxKernel, phaseConvs, sameConvPads, sameConvTransposePads, subPixelConv } from '../../src/model/onnx/lowering.js';
+import { constantInputResponse, nhwcToNchwColumns, onnxKernel, phaseConvs, sameConvAttributes, subPixelConv } from '../../src/model/onnx/lowering.js';
 import { OnnxGraphBuilder } from '../../src/model/onnx/proto.js';
 import { uniforms } from './helpers.js';
 
@@ -29,18 +29,7 @@ async function onnxLayer(c: ConvWeights, transpose: boolean, x: Float32Array, si
   const k = c.kernelSize;
   const W = g.floats('W', onnxKernel(c, transpose), transpose ? [c.inChannels, c.outChannels, k, k] : [c.outChannels, c.inChannels, k, k]);
   const b = g.floats('b', c.bias, [c.outChannels]);
-  const attrs: Record<string, { ints: number[] }> = { kernel_shape: { ints: [k, k] }, strides: { ints: [c.stride, c.stride] } };
-  let outSize: number;
-  if (transpose) {
-    const p = sameConvTransposePads(k, c.stride);
-    attrs.pads = { ints: [p.before, p.before, p.after, p.after] };
-    if (p.outputPadding) attrs.output_padding = { ints: [p.outputPadding, p.outputPadding] };
-    outSize = size * c.stride;
-  } else {
-    const p = sameConvPads(k, c.stride, size);
-    attrs.pads = { ints: [p.before, p.before, p.after, p.after] };
-    outSize = p.outSize;
-  }
+  const { attrs, outSize } = sameConvAttributes(c, transpose, size);
   const y = g.node(transpose ? 'ConvTranspose' : 'Conv', [nchw, W, b], attrs);
   const out = g.node('Transpose', [y], { perm: { ints: [0, 2, 3, 1] } }, 'y');
   g.output(out, 'float', [1, outSize, outSize, c.outChannels]);

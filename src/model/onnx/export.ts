@@ -37,8 +37,7 @@ import {
   onnxKernel,
   permuteColumns,
   permuteVector,
-  sameConvPads,
-  sameConvTransposePads,
+  sameConvAttributes,
   phaseConvs,
   phaseSpaceConv,
   subPixelConv,
@@ -153,18 +152,7 @@ export function buildDecoderOnnx(w: DecoderWeights, opts: DecoderExportOptions =
     const k = conv.kernelSize;
     const kernelDims = transpose ? [conv.inChannels, conv.outChannels, k, k] : [conv.outChannels, conv.inChannels, k, k];
     const W = g.floats(`${name}_W`, onnxKernel(conv, transpose, pending?.scale), kernelDims);
-    const attrs: Record<string, { ints: number[] }> = { kernel_shape: { ints: [k, k] }, strides: { ints: [conv.stride, conv.stride] } };
-    let outSize: number;
-    if (transpose) {
-      const p = sameConvTransposePads(k, conv.stride);
-      attrs.pads = { ints: [p.before, p.before, p.after, p.after] };
-      if (p.outputPadding) attrs.output_padding = { ints: [p.outputPadding, p.outputPadding] };
-      outSize = size * conv.stride;
-    } else {
-      const p = sameConvPads(k, conv.stride, size);
-      attrs.pads = { ints: [p.before, p.before, p.after, p.after] };
-      outSize = p.outSize;
-    }
+    const { attrs, outSize } = sameConvAttributes(conv, transpose, size);
     let y: string;
     if (pending) {
       // Shift pushed through the layer (bias included): a constant [C, H, W] map added to the output.

@@ -44,6 +44,21 @@ export function sameConvTransposePads(kernel: number, stride: number): { before:
   return { before, after: total - before, outputPadding: Math.max(stride - kernel, 0) };
 }
 
+/** ONNX Conv / ConvTranspose attributes of a TensorFlow 'same' layer on a `size` x `size` input, and its output size. */
+export function sameConvAttributes(conv: ConvWeights, transpose: boolean, size: number): { attrs: Record<string, { ints: number[] }>; outSize: number } {
+  const k = conv.kernelSize;
+  const attrs: Record<string, { ints: number[] }> = { kernel_shape: { ints: [k, k] }, strides: { ints: [conv.stride, conv.stride] } };
+  if (transpose) {
+    const p = sameConvTransposePads(k, conv.stride);
+    attrs.pads = { ints: [p.before, p.before, p.after, p.after] };
+    if (p.outputPadding) attrs.output_padding = { ints: [p.outputPadding, p.outputPadding] };
+    return { attrs, outSize: size * conv.stride };
+  }
+  const p = sameConvPads(k, conv.stride, size);
+  attrs.pads = { ints: [p.before, p.before, p.after, p.after] };
+  return { attrs, outSize: p.outSize };
+}
+
 /**
  * A convolution kernel in ONNX layout, each input channel scaled by `inScale` (when given).
  * Conv2D [kh, kw, in, out] -> Conv W [out, in, kh, kw]; Conv2DTranspose [kh, kw, out, in] -> ConvTranspose W [in, out, kh, kw].
