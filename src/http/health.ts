@@ -4,7 +4,7 @@
  * process runs and every check passes; 503 with the reason otherwise.
  */
 import type { Route } from './server.js';
-import { sendJson } from './server.js';
+import { readOnlyRoute, sendJson } from './server.js';
 
 /** The outcome of one check. */
 export interface CheckResult {
@@ -69,16 +69,10 @@ export class Health {
 
   /** The `/healthz` route (GET and HEAD). */
   route(): Route {
-    return async (req, res, url) => {
-      if (url.pathname !== '/healthz') return false;
-      if (req.method !== 'GET' && req.method !== 'HEAD') {
-        sendJson(res, 405, { error: 'Use GET.' });
-        return true;
-      }
+    return readOnlyRoute('/healthz', async (_req, res) => {
       const report = await this.report();
       sendJson(res, report.ready ? 200 : 503, report);
-      return true;
-    };
+    });
   }
 
   private async run(check: HealthCheck): Promise<CheckResult> {

@@ -8,7 +8,7 @@
 import client from 'prom-client';
 import type { Db } from '../bot/core/store/database.js';
 import type { Route } from './server.js';
-import { sendJson } from './server.js';
+import { readOnlyRoute } from './server.js';
 
 /** Where the gauges read from; each is optional (a part that is not loaded yet reads as empty). */
 export interface MetricsSources {
@@ -150,19 +150,13 @@ export class AppMetrics {
     return this.registry.metrics();
   }
 
-  /** The `/metrics` route (GET). */
+  /** The `/metrics` route (GET and HEAD). */
   route(): Route {
-    return async (req, res, url) => {
-      if (url.pathname !== '/metrics') return false;
-      if (req.method !== 'GET' && req.method !== 'HEAD') {
-        sendJson(res, 405, { error: 'Use GET.' });
-        return true;
-      }
+    return readOnlyRoute('/metrics', async (req, res) => {
       const body = await this.text();
       res.writeHead(200, { 'content-type': this.registry.contentType, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
       res.end(req.method === 'HEAD' ? undefined : body);
-      return true;
-    };
+    });
   }
 
   private liveDb(): Db | null {

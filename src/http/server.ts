@@ -27,6 +27,16 @@ export function sendJson(res: http.ServerResponse, status: number, body: unknown
   res.end(text);
 }
 
+/** A route that answers GET and HEAD on one path (405 for other methods) with `respond`. */
+export function readOnlyRoute(pathname: string, respond: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>): Route {
+  return async (req, res, url) => {
+    if (url.pathname !== pathname) return false;
+    if (req.method !== 'GET' && req.method !== 'HEAD') sendJson(res, 405, { error: 'Use GET.' });
+    else await respond(req, res);
+    return true;
+  };
+}
+
 /** Sends plain text with a status code. */
 export function sendText(res: http.ServerResponse, status: number, text: string, contentType = 'text/plain; charset=utf-8'): void {
   res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });

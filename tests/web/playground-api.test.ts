@@ -188,6 +188,9 @@ describe('playground API', () => {
     const res = await request(app, 'GET', '/metrics');
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+    const head = await request(app, 'HEAD', '/metrics');
+    assert.deepEqual([head.status, head.body.length], [200, 0], 'HEAD: headers only');
+    assert.equal((await request(app, 'POST', '/metrics')).status, 405);
     const text = res.body.toString('utf8');
     assert.match(text, /# TYPE cvae_generations_total counter/);
     assert.match(text, /# TYPE cvae_generation_latency_seconds histogram/);
