@@ -35,6 +35,20 @@ interface Geometry {
 type PhaseFilter = (ph: Phase, pw: Phase) => { values: Float32Array; shape: number[] };
 
 /**
+ * Walks the taps of one phase filter, flipped: tap (i, j) of the th x tw phase filter takes the full filter's
+ * tap (rh + sh (th − 1 − i), rw + sw (tw − 1 − j)). `copy(tap, source)` gets both as flat spatial indices
+ * (i · tw + j, and row · filterWidth + column).
+ */
+function forEachPhaseTap(ph: Phase, pw: Phase, g: Geometry, copy: (tap: number, source: number) => void): void {
+  const th = ph.taps;
+  const tw = pw.taps;
+  for (let i = 0; i < th; i++) {
+    const a = ph.r + g.strideHeight * (th - 1 - i);
+    for (let j = 0; j < tw; j++) copy(i * tw + j, a * g.filterWidth + pw.r + g.strideWidth * (tw - 1 - j));
+  }
+}
+
+/**
  * dx from dy by phases.
  * @param convKernel 'Conv2D' or 'DepthwiseConv2dNative'
  * @param convChannels channels of each phase convolution's output
@@ -166,25 +180,19 @@ function conv2DBackpropInput(args: Args): tf.TensorInfo {
   if (attrs.dataFormat === 'NCHW') throw new Error("wasm Conv2DBackpropInput supports dataFormat 'NHWC' only");
   const info = channelsLastConvInfo(attrs.inputShape, filter.shape, { ...attrs, dilations: 1 }, false);
   const g: Geometry = { ...info, padTop: info.padInfo.top, padLeft: info.padInfo.left, batch: info.batchSize };
-  const [, kw, Ci, Co] = filter.shape;
+  const [, , Ci, Co] = filter.shape;
   const w = heap(backend, filter).slice(); // copy: the heap may grow before the phase filters are built
   // Phase filter [th, tw, Co, Ci]: F[i, j, co, ci] = W[rh + sh (th − 1 − i), rw + sw (tw − 1 − j), ci, co].
   const phaseFilter: PhaseFilter = (ph, pw) => {
-    const th = ph.taps;
-    const tw = pw.taps;
-    const values = new Float32Array(th * tw * Co * Ci);
-    for (let i = 0; i < th; i++) {
-      const a = ph.r + g.strideHeight * (th - 1 - i);
-      for (let j = 0; j < tw; j++) {
-        const b = pw.r + g.strideWidth * (tw - 1 - j);
-        const fBase = (a * kw + b) * Ci * Co;
-        const oBase = (i * tw + j) * Co * Ci;
-        for (let ci = 0; ci < Ci; ci++) {
-          for (let co = 0; co < Co; co++) values[oBase + co * Ci + ci] = w[fBase + ci * Co + co];
-        }
+    const values = new Float32Array(ph.taps * pw.taps * Co * Ci);
+    forEachPhaseTap(ph, pw, g, (tap, source) => {
+      const fBase = source * Ci * Co;
+      const oBase = tap * Co * Ci;
+      for (let ci = 0; ci < Ci; ci++) {
+        for (let co = 0; co < Co; co++) values[oBase + co * Ci + ci] = w[fBase + ci * Co + co];
       }
-    }
-    return { values, shape: [th, tw, Co, Ci] };
+    });
+    return { values, shape: [ph.taps, pw.taps, Co, Ci] };
   };
   return backpropInputByPhases(backend, dy, g, 'Conv2D', Ci, 1, phaseFilter);
 }
@@ -199,21 +207,13 @@ function depthwiseConv2dNativeBackpropInput(args: Args): tf.TensorInfo {
   }
   const info = channelsLastConvInfo(attrs.inputShape, filter.shape, { ...attrs, dilations: 1 }, true);
   const g: Geometry = { ...info, padTop: info.padInfo.top, padLeft: info.padInfo.left, batch: info.batchSize };
-  const [, kw, C, M] = filter.shape;
+  const [, , C, M] = filter.shape;
   const w = heap(backend, filter).slice();
   // Phase filter [th, tw, C·M, 1]: F[i, j, c·M + m] = W[rh + sh (th − 1 − i), rw + sw (tw − 1 − j), c, m].
   const phaseFilter: PhaseFilter = (ph, pw) => {
-    const th = ph.taps;
-    const tw = pw.taps;
-    const values = new Float32Array(th * tw * C * M);
-    for (let i = 0; i < th; i++) {
-      const a = ph.r + g.strideHeight * (th - 1 - i);
-      for (let j = 0; j < tw; j++) {
-        const b = pw.r + g.strideWidth * (tw - 1 - j);
-        values.set(w.subarray((a * kw + b) * C * M, (a * kw + b + 1) * C * M), (i * tw + j) * C * M);
-      }
-    }
-    return { values, shape: [th, tw, C * M, 1] };
+    const values = new Float32Array(ph.taps * pw.taps * C * M);
+    forEachPhaseTap(ph, pw, g, (tap, source) => values.set(w.subarray(source * C * M, (source + 1) * C * M), tap * C * M));
+    return { values, shape: [ph.taps, pw.taps, C * M, 1] };
   };
   return backpropInputByPhases(backend, dy, g, 'DepthwiseConv2dNative', C * M, M, phaseFilter);
 }
