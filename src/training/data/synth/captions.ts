@@ -248,10 +248,12 @@ export interface HeldOutPrompt {
   prompt: string;
   sky: SkyKind;
   ground: GroundKind;
+  /** The species the prompt names (empty for a landscape without animals). */
+  species: Species[];
 }
 
 /** Sky kinds used by held-out prompts (the quality check's blue / sunset / night). */
-export const HELD_OUT_SKIES: readonly SkyKind[] = ['blue', 'sunset', 'night'];
+export const HELD_OUT_SKIES: readonly SkyKind[] = SKY_KINDS;
 
 /**
  * `n` prompts built from the scene grammar for a model quality check, e.g. "two cows on snow under a
@@ -285,7 +287,7 @@ export function heldOutPrompts(seed: number, n: number, opts: { exclude?: Readon
     if (opts.exclude?.has(prompt) || seen.has(prompt)) continue; // draw another prompt for the same combination
     seen.add(prompt);
     block.pop();
-    out.push({ prompt, sky, ground });
+    out.push({ prompt, sky, ground, species: [...new Set(groups.map((g) => g.species))] });
   }
   return out;
 }
