@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import * as dataset from './dataset.js';
 import * as embed from './embed.js';
 import * as feedback from './feedback.js';
+import * as judge from './judge.js';
 import * as model from './model.js';
 import * as registerCommands from './register-commands.js';
 import * as sample from './sample.js';
@@ -23,4 +24,5 @@ export const commandModules: CommandModule[] = [
   sample,
   registerCommands,
   slackManifest,
+  judge,
 ];
