@@ -43,6 +43,8 @@ export interface TrainCliOptions {
   resume?: boolean;
   jsonEvents?: boolean;
   sampleEmbeddings?: string;
+  conditioning?: 'image' | 'text';
+  zDropout?: number;
 }
 
 function parser(name: string, opts: { integer?: boolean; min: number; max?: number; exclusiveMin?: boolean }) {
@@ -98,6 +100,19 @@ async function openSource(o: TrainCliOptions, preset: Preset, seed: number): Pro
   return openDatasetCache(o.dataset, { conditioning: preset.conditioning });
 }
 
+/**
+ * The preset with the command line's architecture overrides (the seed's comparison: image vs text
+ * conditioning, dropout on z or none). The checkpoint records the preset it was trained with, overrides
+ * included, so serving and resuming read them back.
+ */
+export function withOverrides(preset: Preset, o: Pick<TrainCliOptions, 'conditioning' | 'zDropout'>): Preset {
+  if (o.conditioning === undefined && o.zDropout === undefined) return preset;
+  if (o.conditioning !== undefined && o.conditioning !== 'image' && o.conditioning !== 'text') {
+    throw new UserError(`--conditioning must be image or text, got "${String(o.conditioning)}".`);
+  }
+  return { ...preset, conditioning: o.conditioning ?? preset.conditioning, dropout: o.zDropout ?? preset.dropout };
+}
+
 /** Where the command writes: events/results (stdout) and the progress bar (stderr). */
 export interface TrainOutput {
   stdout: NodeJS.WritableStream;
@@ -106,7 +121,7 @@ export interface TrainOutput {
 
 /** Runs the command; exported for in-process use (tests pass their own output streams). */
 export async function runTrain(o: TrainCliOptions, out: TrainOutput = { stdout: process.stdout, stderr: process.stderr }): Promise<void> {
-  const preset = getPreset(o.preset);
+  const preset = withOverrides(getPreset(o.preset), o);
   let outDir: string;
   if (o.out) outDir = path.resolve(o.out);
   else if (o.resume) {
@@ -193,6 +208,8 @@ export function register(program: Command): void {
     .option('--out <dir>', 'run folder (default: <DATA_DIR>/checkpoints/<preset>-<timestamp>)')
     .option('--resume', 'continue the run in --out (default: the newest run of the preset) from its last checkpoint')
     .option('--sample-embeddings <file>', 'embeddings for the per-epoch sample grid (formats of `sample --embedding-file`, e.g. `embed` output); default: the first val examples')
+    .option('--conditioning <kind>', "condition on CLIP 'image' or 'text' embeddings (default: the preset's)")
+    .option('--z-dropout <x>', "dropout rate on z while training, 0 for none (default: the preset's)", parser('z-dropout', { min: 0, max: 0.95 }))
     .option('--json-events', 'print one JSON training event per line on stdout instead of the progress bar')
     .action(async (o: TrainCliOptions) => {
       await runTrain(o);

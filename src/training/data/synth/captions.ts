@@ -9,52 +9,55 @@ import { GROUND_KINDS, SKY_KINDS, type GroundKind, type SkyKind } from './palett
 import { Rng } from './random.js';
 import { COATS, SPECIES, type Coat, type Scene, type Species } from './scene.js';
 
-/** Phrases placing something on a ground, each containing one of GROUND_KEYWORDS[kind]. */
+/** Phrases placing something on a ground; the first is the canonical one, each names GROUND_KEYWORDS[kind]. */
 export const GROUND_PHRASES: Record<GroundKind, readonly string[]> = {
-  grass: ['on green grass', 'on a green meadow', 'in a green pasture'],
-  snow: ['in the snow', 'on snowy ground', 'in a snowy landscape'],
-  field: ['in a yellow field', 'in a yellow wheat field', 'in a golden wheat field'],
-  sand: ['on the sand', 'on sandy ground', 'among sand dunes'],
+  grass: ['on green grass', 'on a green meadow', 'in a green pasture', 'on the grass', 'in a meadow', 'on a grassy hill', 'in a grassy field', 'on a lawn'],
+  snow: ['in the snow', 'on snowy ground', 'in a snowy landscape', 'in snow', 'in a snowy field', 'on a snowfield', 'in the winter snow', 'on snow'],
+  field: ['in a yellow field', 'in a yellow wheat field', 'in a golden wheat field', 'in a wheat field', 'in a field of wheat', 'in a golden field', 'in a field'],
+  sand: ['on the sand', 'on sandy ground', 'among sand dunes', 'on the beach', 'in the desert', 'on a sandy beach', 'in sand', 'on the dunes'],
 };
 
-/** Noun phrases for a ground as the subject of a caption. */
+/** Noun phrases for a ground as the subject of a caption; the first is the canonical one. */
 export const GROUND_NOUNS: Record<GroundKind, readonly string[]> = {
-  grass: ['green grass', 'a green meadow', 'a grassy pasture'],
-  snow: ['snowy ground', 'a snowy plain', 'a snowy landscape'],
-  field: ['a yellow field', 'a yellow wheat field', 'a field of golden wheat'],
-  sand: ['sandy ground', 'sand dunes', 'a sandy desert'],
+  grass: ['green grass', 'a green meadow', 'a grassy pasture', 'a meadow', 'a green field', 'a grassy hill', 'a lawn'],
+  snow: ['snowy ground', 'a snowy plain', 'a snowy landscape', 'a snowy field', 'a snowfield', 'a winter landscape covered in snow'],
+  field: ['a yellow field', 'a yellow wheat field', 'a field of golden wheat', 'a wheat field', 'a golden field', 'farmland with wheat'],
+  sand: ['sandy ground', 'sand dunes', 'a sandy desert', 'a beach', 'a desert', 'a sandy beach'],
 };
 
-/** Trailing phrases for a sky, each containing one of SKY_KEYWORDS[kind]. */
+/** Trailing phrases for a sky; the first is the canonical one, each names SKY_KEYWORDS[kind]. */
 export const SKY_PHRASES: Record<SkyKind, readonly string[]> = {
-  blue: ['under a blue sky', 'under a clear blue sky', 'on a sunny day under a blue sky'],
-  cloudy: ['under a cloudy sky', 'under grey clouds', 'on an overcast day'],
-  sunset: ['at sunset', 'under a sunset sky', 'under an orange sunset sky'],
-  night: ['at night', 'under a night sky', 'under a starry night sky'],
+  blue: ['under a blue sky', 'under a clear blue sky', 'on a sunny day under a blue sky', 'on a sunny day', 'under a clear sky', 'in the sunshine', 'in bright daylight'],
+  cloudy: ['under a cloudy sky', 'under grey clouds', 'on an overcast day', 'on a cloudy day', 'under a grey sky', 'under heavy clouds', 'under clouds'],
+  sunset: ['at sunset', 'under a sunset sky', 'under an orange sunset sky', 'at dusk', 'in the evening', 'under an orange sky', 'at sundown'],
+  night: ['at night', 'under a night sky', 'under a starry night sky', 'under the stars', 'at midnight', 'on a dark night', 'under a dark starry sky'],
 };
 
 /** Leading phrases for a sky ("at sunset, ..."). */
 export const SKY_LEADS: Record<SkyKind, readonly string[]> = {
-  blue: ['under a blue sky', 'on a sunny day with a blue sky'],
-  cloudy: ['under a cloudy sky', 'on a cloudy day'],
-  sunset: ['at sunset', 'at dusk under a sunset sky'],
-  night: ['at night', 'on a starry night'],
+  blue: ['under a blue sky', 'on a sunny day with a blue sky', 'on a sunny day', 'under a clear sky'],
+  cloudy: ['under a cloudy sky', 'on a cloudy day', 'on an overcast day', 'under grey clouds'],
+  sunset: ['at sunset', 'at dusk under a sunset sky', 'at dusk', 'in the evening'],
+  night: ['at night', 'on a starry night', 'under the stars', 'at midnight'],
 };
 
-/** Words that identify each ground kind in a caption or prompt. */
+/**
+ * Words that identify each ground kind in a caption or prompt. A field that is snowy, grassy or green is
+ * snow or grass, not the yellow wheat field.
+ */
 export const GROUND_KEYWORDS: Record<GroundKind, RegExp> = {
-  grass: /\b(grass|grassy|meadow|pasture)\b/,
-  snow: /\b(snow|snowy)\b/,
-  field: /\b(field|wheat)\b/,
-  sand: /\b(sand|sandy|dunes?|desert)\b/,
+  grass: /\b(grass|grassy|meadows?|pastures?|lawn|green field)\b/,
+  snow: /\b(snow|snowy|snowfield|snow-covered)\b/,
+  field: /\b(wheat|farmland|(?<!(snowy|grassy|green|snow-covered) )fields?)\b/,
+  sand: /\b(sand|sandy|dunes?|desert|beach)\b/,
 };
 
 /** Words that identify each sky kind in a caption or prompt. */
 export const SKY_KEYWORDS: Record<SkyKind, RegExp> = {
-  blue: /\b(blue sky|sunny)\b/,
-  cloudy: /\b(cloudy|clouds|overcast)\b/,
-  sunset: /\b(sunset|dusk)\b/,
-  night: /\b(night|starry)\b/,
+  blue: /\b(blue sky|sunny|clear sky|sunshine|daylight)\b/,
+  cloudy: /\b(cloudy|clouds|overcast|gr[ae]y sky)\b/,
+  sunset: /\b(sunset|dusk|evening|sundown|orange sky)\b/,
+  night: /\b(night|starry|stars|midnight)\b/,
 };
 
 /**
@@ -129,7 +132,7 @@ function groupPhrase(g: AnimalGroup, style: Style, rng: Rng): string {
     case 'full':
       return `${count} ${g.species === 'sheep' && rng.chance(0.3) ? 'fluffy ' : ''}${colour} ${noun}`;
     case 'count':
-      return `${count} ${noun}`;
+      return `${g.count > 1 && rng.chance(0.3) ? rng.pick(['some', 'a few', 'several']) : count} ${noun}`;
     case 'colour':
       return g.count === 1 ? `a ${colour} ${noun}` : `${colour} ${noun}`;
     case 'bare':
@@ -160,56 +163,61 @@ export type CaptionForm = 'plain' | 'scenery' | 'varied';
 type Template = readonly [() => string, number];
 
 /**
- * Share of ground and sky phrases in varied captions that use a synonym instead of the canonical
- * phrase. Kept low: with the random-weight tiny CLIP of the offline demo, every synonym is an
- * unrelated direction in embedding space, and consistent wording is what lets a model learn the
- * colours from the text (a linear probe on tiny-CLIP embeddings of held-out prompts drops from
- * ~0.9 to ~0.7 when every phrase has two or three synonyms).
+ * Share of ground and sky phrases in varied captions that use a synonym instead of the canonical phrase.
+ * The scene CLIP learns every word (its tokenizer makes each grammar word one token), so synonyms teach it
+ * that "beach", "sand" and "dunes" are one ground; the canonical phrase stays the most common.
  */
-export const SYNONYM_RATE = 0.15;
+export const SYNONYM_RATE = 0.5;
+
+/** Share of varied captions that leave the sky out ("cows in the snow"), as short prompts do. */
+export const NO_SKY_RATE = 0.15;
+
+const PREFIXES = ['a photo of', 'a picture of', 'an image of', 'a painting of'] as const;
 
 /** One caption for a spec, drawn from the grammar; `style` controls how animals are named. */
 export function composeCaption(spec: CaptionSpec, rng: Rng, style: Style = 'full', form: CaptionForm = 'varied'): string {
   // The first phrase of each list is the canonical one; synonyms only appear in varied captions.
   const choose = (phrases: readonly string[]) => (form === 'varied' && rng.chance(SYNONYM_RATE) ? rng.pick(phrases.slice(1)) : phrases[0]);
   const G = choose(GROUND_PHRASES[spec.ground]);
-  const K = choose(SKY_PHRASES[spec.sky]);
+  const noSky = form === 'varied' && rng.chance(NO_SKY_RATE);
+  const K = noSky ? '' : ` ${choose(SKY_PHRASES[spec.sky])}`;
   const noun = choose(GROUND_NOUNS[spec.ground]);
-  if (form === 'scenery') return `${noun} ${K}`;
+  if (form === 'scenery') return `${noun}${K}`;
+  const prefixed = (text: string) => (form === 'varied' && rng.chance(0.1) ? `${rng.pick(PREFIXES)} ${text}` : text);
   if (spec.groups.length === 0) {
-    if (form === 'plain') return `${noun} ${K}`;
+    if (form === 'plain') return `${noun}${K}`;
     const extras = sceneryExtras(spec, rng);
     const templates: Template[] = [
-      [() => `${noun} ${K}`, 2],
-      [() => `an empty landscape ${G} ${K}`, 1],
+      [() => `${noun}${K}`, 2],
+      [() => `an empty landscape ${G}${K}`, 1],
     ];
     if (extras.length > 0) {
       templates.push(
-        [() => `${noun} with ${joinAnd(extras)} ${K}`, 2],
-        [() => `${joinAnd(extras)} ${G} ${K}`, 2],
-        [() => `${choose(SKY_LEADS[spec.sky])}, ${joinAnd(extras)} ${G}`, 1],
+        [() => `${noun} with ${joinAnd(extras)}${K}`, 2],
+        [() => `${joinAnd(extras)} ${G}${K}`, 2],
       );
+      if (!noSky) templates.push([() => `${choose(SKY_LEADS[spec.sky])}, ${joinAnd(extras)} ${G}`, 1]);
     }
-    return pickTemplate(rng, templates);
+    return prefixed(pickTemplate(rng, templates));
   }
   const S = joinAnd(spec.groups.map((g) => groupPhrase(g, style, rng)));
-  if (form === 'plain') return `${S} ${G} ${K}`;
+  if (form === 'plain') return `${S} ${G}${K}`;
   const extras = sceneryExtras(spec, rng);
-  const verb = rng.pick(['standing', 'grazing', 'resting']);
+  const verb = rng.pick(['standing', 'grazing', 'resting', 'walking']);
   const templates: Template[] = [
-    [() => `${S} ${G} ${K}`, 4],
-    [() => `${S} ${verb} ${G} ${K}`, 3],
-    [() => `${choose(SKY_LEADS[spec.sky])}, ${S} ${G}`, 1],
-    [() => `${noun} with ${S} ${K}`, 1],
+    [() => `${S} ${G}${K}`, 4],
+    [() => `${S} ${verb} ${G}${K}`, 3],
+    [() => `${noun} with ${S}${K}`, 2],
   ];
+  if (!noSky) templates.push([() => `${choose(SKY_LEADS[spec.sky])}, ${S} ${G}`, 1]);
   if (extras.length > 0) {
     const extra = rng.pick(extras);
     templates.push(
-      [() => `${S} ${G} near ${extra} ${K}`, 2],
-      [() => `${S} ${G} with ${joinAnd(extras)} ${K}`, 1],
+      [() => `${S} ${G} near ${extra}${K}`, 2],
+      [() => `${S} ${G} with ${joinAnd(extras)}${K}`, 1],
     );
   }
-  return pickTemplate(rng, templates);
+  return prefixed(pickTemplate(rng, templates));
 }
 
 function pickTemplate(rng: Rng, templates: readonly Template[]): string {
@@ -241,6 +249,23 @@ export function captionScene(scene: Scene, source: Rng | number): string[] {
     if (!out.includes(caption)) out.push(caption);
   }
   return out;
+}
+
+/**
+ * A held-out prompt: the plain layout (subject, ground, sky) with any of the grammar's ground and sky
+ * phrases, or the sky first, or the ground as the subject ("a snowy field with two cows at night"); the sky
+ * and ground are always named, so the prompt says what its image should show.
+ */
+function heldOutPhrasing(spec: CaptionSpec, style: Style, rng: Rng): string {
+  const G = rng.pick(GROUND_PHRASES[spec.ground]);
+  const K = rng.pick(SKY_PHRASES[spec.sky]);
+  const noun = rng.pick(GROUND_NOUNS[spec.ground]);
+  if (spec.groups.length === 0) return `${noun} ${K}`;
+  const S = joinAnd(spec.groups.map((g) => groupPhrase(g, style, rng)));
+  const layout = rng.weighted([['plain', 0.6], ['lead', 0.2], ['with', 0.2]] as const);
+  if (layout === 'lead') return `${rng.pick(SKY_LEADS[spec.sky])}, ${S} ${G}`;
+  if (layout === 'with') return `${noun} with ${S} ${K}`;
+  return `${S} ${G} ${K}`;
 }
 
 /** A prompt for checking a model, with the sky and ground its image should show. */
@@ -281,9 +306,8 @@ export function heldOutPrompts(seed: number, n: number, opts: { exclude?: Readon
       const coat = rng.pick(COATS[species]);
       if (!groups.some((g) => g.species === species && g.coat === coat)) groups.push({ species, coat, count: rng.int(1, 4) });
     }
-    const spec: CaptionSpec = { sky, ground, groups };
     const style = rng.weighted([['full', 0.3], ['count', 0.2], ['colour', 0.2], ['bare', 0.3]] as const);
-    const prompt = composeCaption(spec, rng, style, 'plain');
+    const prompt = heldOutPhrasing({ sky, ground, groups }, style, rng);
     if (opts.exclude?.has(prompt) || seen.has(prompt)) continue; // draw another prompt for the same combination
     seen.add(prompt);
     block.pop();
