@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import * as clip from './clip.js';
 import * as dataset from './dataset.js';
 import * as embed from './embed.js';
 import * as feedback from './feedback.js';
@@ -25,4 +26,5 @@ export const commandModules: CommandModule[] = [
   registerCommands,
   slackManifest,
   judge,
+  clip,
 ];
