@@ -354,7 +354,8 @@ export function formatQualityReport(r: QualityReport, judgeScore?: JudgeScore): 
     );
   }
   const judge = judgeScore
-    ? (x: keyof Pick<JudgeScore, 'sky' | 'ground' | 'species'>) => `   (judge on real renders: ${pct1(judgeScore[x])})`
+    ? (x: keyof Pick<JudgeScore, 'sky' | 'ground' | 'species'>) =>
+        `   (judge's ${x === 'species' ? 'presence decisions' : x} on real renders: ${pct1(judgeScore[x])} right)`
     : () => '';
   lines.push(
     '',

@@ -3,12 +3,13 @@
  * which sky and ground it shows and which species (cow, sheep, horse) appear in it. The quality check uses
  * it to score what a generated image shows against what its prompt asked for.
  *
- * Architecture (about 85k parameters, 0.34 MB of float32 weights): four 3x3 ReLU convolutions, three of
- * them with stride 2 (64 → 32 → 16 → 8 px), a fifth at 8 px, then global average and global max pooling
- * side by side (average for the colours of the sky and the ground, max for "is there an animal anywhere"),
- * a 64-unit hidden layer and three heads: sky (4-way softmax), ground (4-way softmax) and species (3
- * independent sigmoids). Strided convolutions rather than pooling layers because the wasm backend's
- * MaxPoolGrad is scalar code and took as long as all the convolutions' weight gradients together.
+ * Architecture (92.6k parameters, 0.37 MB of float32 weights): five 3x3 ReLU convolutions (16, 32, 48, 64,
+ * 64 filters), three of them with stride 2 (64 → 32 → 16 → 8 px). Sky and ground: global average and global
+ * max pooling side by side, a 64-unit hidden layer and two 4-way softmax heads. Species: a 1x1 convolution
+ * makes an 8 x 8 map of per-cell species sigmoids and presence is its maximum over the cells (3 independent
+ * sigmoids); training also fits the map to where the animals are (`speciesMap`). Strided convolutions rather
+ * than pooling layers because the wasm backend's MaxPoolGrad is scalar code and took as long as all the
+ * convolutions' weight gradients together.
  *
  * A judge folder holds `model.json` + `weights.bin` (src/model/file-io.ts) and `judge.json` (`JudgeInfo`:
  * its held-out score, the recipe and the training time).

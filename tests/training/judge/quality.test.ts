@@ -110,7 +110,7 @@ test('real renders of the asked sky and ground: both right, diversity close to 1
   assert.ok(r.perPrompt.every((p) => p.bothRight === 1 && p.referenceDistance > 0));
   const table = formatQualityReport(r, { images: 10, sky: 0.99, ground: 0.98, species: 0.93, perSpecies: { cow: 0.9, sheep: 0.95, horse: 0.94 } });
   assert.match(table, /sky and ground both right\s+100\.0%/);
-  assert.match(table, /judge on real renders: 93\.0%/);
+  assert.match(table, /judge's presence decisions on real renders: 93\.0% right/);
   assert.ok(table.includes(prompts[0].prompt.slice(0, 40)), 'one row per prompt');
 });
 
