@@ -1,62 +1,72 @@
 /**
- * Reproduces the shipped demo model (`models/demo`) from a clean clone, offline, in one command:
+ * Rebuilds the offline demo from a clean clone, offline, in one command:
  *
- *   npm run demo:train                      # the shipped recipe (see RECIPE below)
- *   npm run demo:train -- --epochs 2 --count 500 --out tmp/demo-try   # a quicker try elsewhere
+ *   npm run demo:train                                  # the shipped recipe (RECIPE below)
+ *   npm run demo:train -- --count 800 --clip-steps 100 --epochs 1 --out tmp/demo-try --clip-out tmp/demo-try-clip
  *
- * Steps (each one a CLI command, so every step can also be run by hand):
- * 1. `dataset synth`  draw COUNT synthetic scenes at 64 px with their captions (fixed seed)
- * 2. `dataset build`  embed images and captions with the tiny random-weight CLIP fixture (tests/fixtures/tiny-clip)
- * 3. `train`          the `demo` preset (text-conditioned) for EPOCHS epochs with a fixed seed
- * 4. package          copy the best epoch's checkpoint into OUT without optimizer state, record the CLIP as the
- *                     repo-relative `tests/fixtures/tiny-clip`, store the weights as float16, export the decoder
- *                     to ONNX, and draw a sample grid of held-out prompts
- * 5. quality check    scripts/quality-check.ts on held-out prompts → OUT/quality.json
+ * Stages (each one a CLI command with its own progress bar, so every stage can also be run by hand):
+ * 1. `dataset synth`  COUNT synthetic 64 px scenes with captions (fixed seed)
+ * 2. `clip train`     the scene CLIP, trained contrastively on those scenes → CLIP_OUT (models/scene-clip);
+ *    `judge train`    at the same time on the second core (the wasm backend uses one): the scene judge that
+ *                     scores what the demo draws → models/scene-judge (skipped with --reuse-judge)
+ * 3. `dataset build`  image and caption embeddings of the scenes with the scene CLIP
+ * 4. `train`          the `demo` preset with the recipe's conditioning and dropout on z
+ * 5. package          best epoch without optimizer state, CLIP recorded as the repo-relative CLIP_OUT, float16
+ *                     weights, ONNX export of the decoder, a sample grid of held-out prompts
+ * 6. quality          `npm run quality` with the scene judge → OUT/quality.json
  *
- * Intermediate files go to `--work` (default tmp/demo-build, git-ignored). Training is seeded, but the
+ * Intermediate files go to `--work` (default tmp/demo-build, git-ignored). Everything is seeded, but the
  * floating-point sums of the backend may differ between machines, so a rebuild matches the shipped model in
  * recipe and quality, not bit for bit.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { repoRoot } from '../src/paths.js';
 
-/** The recipe of the shipped `models/demo`. */
+/** The recipe of the shipped `models/demo` and `models/scene-clip`. */
 export const RECIPE = {
   synthSeed: 1,
   count: 4000,
   resolution: 64,
-  clipModel: 'tests/fixtures/tiny-clip',
+  clip: { steps: 1000, batchSize: 64, learningRate: 0.002, seed: 1, patch: 16 },
   preset: 'demo',
+  conditioning: 'image' as 'image' | 'text',
+  zDropout: 0.3,
   trainSeed: 1,
-  epochs: 12,
-  qualityPrompts: 120,
-  qualitySeeds: 4,
-  qualityPromptSeed: 7,
+  epochs: 6,
+  quality: { prompts: 64, seeds: 4, promptSeed: 7 },
 } as const;
 
 interface Options {
   out: string;
+  clipOut: string;
+  judge: string;
   work: string;
   count: string;
   epochs: string;
   seed: string;
   synthSeed: string;
-  batchSize?: string;
-  lr?: string;
+  clipSteps: string;
+  conditioning: string;
+  zDropout: string;
   reuseData: boolean;
+  reuseJudge: boolean;
   skipQuality: boolean;
   packageOnly: boolean;
-  whiten: boolean;
 }
 
 const cliMain = path.join(repoRoot, 'src', 'cli', 'main.ts');
+const stages = 6;
+
+function stage(i: number, label: string): string {
+  return `${i}/${stages} ${label}`;
+}
 
 /** Runs a command with the repository's tsx, streaming its output; rejects on a non-zero exit. */
-function run(args: string[], label: string): Promise<void> {
-  process.stderr.write(`\n== ${label}\n$ ${args.join(' ')}\n`);
+export function run(args: string[], label: string): Promise<void> {
+  process.stderr.write(`\n== ${label}\n$ ${args.map((a) => path.relative(repoRoot, a) || a).join(' ')}\n`);
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: repoRoot, stdio: 'inherit', env: process.env });
     const forward = (sig: NodeJS.Signals) => child.kill(sig);
@@ -84,57 +94,20 @@ async function runSeconds(runDir: string): Promise<number> {
   }
 }
 
-/**
- * Step 3 with preconditioned inputs (see embedding-whitening.ts): trains the demo preset on whitened caption
- * embeddings, then folds the whitening into the best and last checkpoints so they take raw CLIP embeddings.
- */
-async function trainWhitened(cacheDir: string, runDir: string, epochs: number, seed: number): Promise<void> {
-  process.stderr.write(`\n== 3/5 training (whitened caption embeddings)\n`);
-  const { initBackend } = await import('../src/model/backend.js');
-  await initBackend();
-  const { openDatasetCache } = await import('../src/training/data/cache-loader.js');
-  const { train } = await import('../src/training/trainer.js');
-  const { getPreset } = await import('../src/model/presets.js');
-  const { loadCheckpoint, saveCheckpoint } = await import('../src/model/checkpoint.js');
-  const { cacheTextEmbeddings, fitWhitening, foldWhitening, whiten, whitenedSource } = await import('./embedding-whitening.js');
-  const cache = await openDatasetCache(cacheDir, { conditioning: 'text' });
-  const w = fitWhitening(await cacheTextEmbeddings(cacheDir), cache.embeddingDim);
-  const samples = (await cache.sampleCaptions(8)).map((c) => ({ label: c.label, embedding: whiten(w, c.embedding) }));
-  const t0 = Date.now();
-  // Ctrl-C / SIGTERM: the trainer saves and stops; the whitening is still folded into what it saved.
-  const stop = new AbortController();
-  const onSignal = () => stop.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  await train({
-    signal: stop.signal,
-    preset: getPreset(RECIPE.preset),
-    source: whitenedSource(cache, w),
-    outDir: runDir,
-    epochs,
-    seed,
-    patience: 0,
-    sampleEmbeddings: samples,
-    onEvent: (e) => {
-      if (e.type === 'epoch') {
-        process.stderr.write(`epoch ${e.epoch}/${epochs}: train ${e.train.total.toFixed(1)} (bce ${e.train.bce.toFixed(1)}, kl ${e.train.kl.toFixed(1)}) | val ${e.val.total.toFixed(1)} (bce ${e.val.bce.toFixed(1)}, kl ${e.val.kl.toFixed(1)}, ssim ${e.val.ssim.toFixed(3)})${e.best ? ' [best]' : ''} ${((Date.now() - t0) / 60000).toFixed(1)} min\n`);
-      }
-    },
-  });
-  for (const part of ['best', 'last']) {
-    const dir = path.join(runDir, part);
-    if (!existsSync(path.join(dir, 'meta.json'))) continue;
-    const { cvae, meta } = await loadCheckpoint(dir);
-    try {
-      foldWhitening(cvae, w);
-      await saveCheckpoint(dir, cvae, meta);
-    } finally {
-      cvae.dispose();
-    }
-  }
+/** Stage 4: trains the demo preset with the given conditioning and dropout on z into `runDir`. */
+export function trainVariant(cacheDir: string, runDir: string, v: { conditioning: string; zDropout: number; epochs: number; seed: number }, label: string): Promise<void> {
+  return cli(
+    ['train', '--preset', RECIPE.preset, '--dataset', cacheDir, '--epochs', String(v.epochs), '--seed', String(v.seed), '--patience', '0',
+      '--conditioning', v.conditioning, '--z-dropout', String(v.zDropout), '--out', runDir],
+    label,
+  );
 }
 
-async function packageCheckpoint(runDir: string, out: string, o: Options, trainSeconds: number): Promise<void> {
+/**
+ * Stage 5: the best epoch of `runDir` as a servable model folder `out` (float16 weights, ONNX decoder,
+ * repo-relative CLIP name), built beside it and swapped in, so a failure leaves the old model in place.
+ */
+export async function packageCheckpoint(runDir: string, out: string, recipe: Record<string, unknown>): Promise<void> {
   const { initBackend } = await import('../src/model/backend.js');
   await initBackend();
   const { readCheckpointMeta } = await import('../src/model/checkpoint.js');
@@ -144,117 +117,134 @@ async function packageCheckpoint(runDir: string, out: string, o: Options, trainS
   const best = path.join(runDir, 'best');
   const source = existsSync(path.join(best, 'meta.json')) ? best : path.join(runDir, 'last');
   const meta = await readCheckpointMeta(source);
-  // Build the package beside the target and swap it in, so a failure leaves the old model in place.
   const staging = `${path.resolve(out)}.staging`;
   await fsp.rm(staging, { recursive: true, force: true });
   await fsp.mkdir(staging, { recursive: true });
   for (const part of ['encoder', 'decoder']) await fsp.cp(path.join(source, part), path.join(staging, part), { recursive: true });
   if (existsSync(path.join(source, 'samples.png'))) await fsp.copyFile(path.join(source, 'samples.png'), path.join(staging, 'training-samples.png'));
-  if (existsSync(path.join(runDir, 'loss-curve.png'))) await fsp.copyFile(path.join(runDir, 'loss-curve.png'), path.join(staging, 'loss-curve.png'));
-  if (existsSync(path.join(runDir, 'history.json'))) await fsp.copyFile(path.join(runDir, 'history.json'), path.join(staging, 'history.json'));
-  const shipped = { ...meta, name: 'demo', clipModel: portableClipModelName(meta.clipModel) };
+  for (const f of ['loss-curve.png', 'history.json']) if (existsSync(path.join(runDir, f))) await fsp.copyFile(path.join(runDir, f), path.join(staging, f));
+  const shipped = { ...meta, name: path.basename(out), clipModel: portableClipModelName(meta.clipModel) };
   for (const part of ['encoder', 'decoder']) {
     const c = await convertModelFolderToFloat16(path.join(staging, part));
     process.stderr.write(`${part}: ${c.converted} weights to float16, ${c.bytesBefore} -> ${c.bytesAfter} bytes\n`);
   }
   await fsp.writeFile(path.join(staging, 'meta.json'), JSON.stringify(shipped, null, 2) + '\n');
-  const recipe = {
-    command: 'npm run demo:train',
-    synth: { seed: Number(o.synthSeed), count: Number(o.count), resolution: RECIPE.resolution },
-    clipModel: RECIPE.clipModel,
-    train: { preset: RECIPE.preset, seed: Number(o.seed), epochs: Number(o.epochs), batchSize: o.batchSize ? Number(o.batchSize) : undefined, learningRate: o.lr ? Number(o.lr) : undefined },
-    bestEpoch: meta.epoch,
-    trainSeconds: Math.round(trainSeconds),
-    weights: 'float16 (layers-model manifest quantization; loadCheckpoint reads them as float32)',
-  };
-  await fsp.writeFile(path.join(staging, 'recipe.json'), JSON.stringify(recipe, null, 2) + '\n');
+  await fsp.writeFile(path.join(staging, 'recipe.json'), JSON.stringify({ ...recipe, bestEpoch: meta.epoch, trainSeconds: Math.round(await runSeconds(runDir)) }, null, 2) + '\n');
   await fsp.rm(out, { recursive: true, force: true });
   await fsp.rename(staging, out);
-  try {
-    await ensureDecoderOnnx(out);
-  } catch (err) {
-    process.stderr.write(`ONNX export failed (${(err as Error).message}); the checkpoint still serves on TensorFlow.js\n`);
-  }
+  await ensureDecoderOnnx(out);
 }
 
-/** Draws the held-out quality prompts (one seed each) as a labelled grid: `OUT/samples.png` + `samples.json`. */
-async function sampleGrid(out: string): Promise<void> {
+/** The held-out prompts of the sample grid: one per ground × sky, rows of grounds, columns of skies. */
+export async function gridPrompts() {
+  const { GROUND_KINDS, SKY_KINDS, heldOutPrompts } = await import('../src/training/data/synth/index.js');
+  return heldOutPrompts(RECIPE.quality.promptSeed, GROUND_KINDS.length * SKY_KINDS.length).sort(
+    (a, b) => GROUND_KINDS.indexOf(a.ground) - GROUND_KINDS.indexOf(b.ground) || SKY_KINDS.indexOf(a.sky) - SKY_KINDS.indexOf(b.sky),
+  );
+}
+
+/** Draws the grid prompts, two seeds each, as `OUT/samples.png` + `samples.json`. */
+export async function sampleGrid(out: string): Promise<void> {
   const { createSampler } = await import('../src/model/sampler-factory.js');
   const { ClipEmbedder } = await import('../src/model/clip/embedder.js');
   const { resolveRecordedClipModel } = await import('../src/model/clip/clip-name.js');
   const { gridPng } = await import('../src/model/image-grid.js');
-  const { GROUND_KINDS, HELD_OUT_SKIES, heldOutPrompts } = await import('../src/training/data/synth/index.js');
   const sampler = await createSampler(out);
   const clip = await ClipEmbedder.load({ model: resolveRecordedClipModel(sampler.meta.clipModel) });
   try {
-    // One prompt per ground × sky (the first block of the quality check's draw), in rows of ground, two seeds each.
-    const prompts = heldOutPrompts(RECIPE.qualityPromptSeed, 12).sort(
-      (a, b) => GROUND_KINDS.indexOf(a.ground) - GROUND_KINDS.indexOf(b.ground) || HELD_OUT_SKIES.indexOf(a.sky) - HELD_OUT_SKIES.indexOf(b.sky),
-    );
+    const prompts = await gridPrompts();
     const cells = prompts.flatMap((p) => [1, 2].map((seed) => ({ ...p, seed })));
     const emb = await clip.embedTexts(prompts.map((p) => p.prompt));
     const images = await sampler.sample(cells.map((_, i) => emb[Math.floor(i / 2)]), cells.map((c) => c.seed));
-    await fsp.writeFile(path.join(out, 'samples.png'), await gridPng(images, sampler.resolution, { columns: 6, scale: 2 }));
-    await fsp.writeFile(path.join(out, 'samples.json'), JSON.stringify({ columns: 6, cells }, null, 2) + '\n');
+    await fsp.writeFile(path.join(out, 'samples.png'), await gridPng(images, sampler.resolution, { columns: 8, scale: 2 }));
+    await fsp.writeFile(path.join(out, 'samples.json'), JSON.stringify({ columns: 8, cells }, null, 2) + '\n');
   } finally {
     sampler.dispose();
     await clip.dispose();
   }
 }
 
-async function main(): Promise<void> {
-  const o = new Command('train-demo')
-    .description('synthesise scenes, embed them with the tiny CLIP, train the demo preset and package it into models/demo')
-    .option('--out <dir>', 'where the packaged model goes', path.join(repoRoot, 'models', 'demo'))
+/** Stage 6: `npm run quality` on a packaged model, written to `json`. */
+export function qualityCheck(checkpoint: string, judge: string, o: { synthSeed: string; count: string }, json: string, label: string, prompts: number = RECIPE.quality.prompts): Promise<void> {
+  return run(
+    [path.join(repoRoot, 'scripts', 'quality-check.ts'), '--checkpoint', checkpoint, '--judge', judge, '--prompts', String(prompts),
+      '--seeds', String(RECIPE.quality.seeds), '--prompt-seed', String(RECIPE.quality.promptSeed), '--synth-seed', o.synthSeed,
+      '--synth-count', o.count, '--json', json],
+    label,
+  );
+}
+
+/** Stages 1–3: scenes, scene CLIP (and judge), dataset cache. */
+export async function buildData(o: Options, dirs: { synthDir: string; cacheDir: string; clipOut: string; judge: string }): Promise<void> {
+  await cli(['dataset', 'synth', '--count', o.count, '--res', String(RECIPE.resolution), '--seed', o.synthSeed, '--out', dirs.synthDir, '--force'], stage(1, 'synthetic scenes'));
+  const c = RECIPE.clip;
+  const clipTraining = cli(
+    ['clip', 'train', '--dataset', dirs.synthDir, '--out', dirs.clipOut, '--steps', o.clipSteps, '--batch-size', String(c.batchSize),
+      '--lr', String(c.learningRate), '--seed', String(c.seed), '--patch', String(c.patch)],
+    stage(2, 'scene CLIP'),
+  );
+  const judgeTraining = o.reuseJudge && existsSync(path.join(dirs.judge, 'judge.json'))
+    ? Promise.resolve()
+    : cli(['judge', 'train', '--out', dirs.judge], `${stage(2, 'scene judge')} (in parallel, on the other core)`);
+  await Promise.all([clipTraining, judgeTraining]);
+  await fsp.rm(dirs.cacheDir, { recursive: true, force: true });
+  await cli(['dataset', 'build', '--source', dirs.synthDir, '--res', String(RECIPE.resolution), '--clip-model', dirs.clipOut, '--out', dirs.cacheDir], stage(3, 'dataset cache with the scene CLIP'));
+}
+
+function parseOptions(argv: string[]): Options {
+  return new Command('train-demo')
+    .description('synthesise scenes, train the scene CLIP (and judge), build the dataset cache, train and package the demo, check its quality')
+    .option('--out <dir>', 'where the packaged demo goes', path.join(repoRoot, 'models', 'demo'))
+    .option('--clip-out <dir>', 'where the scene CLIP goes (recorded in the demo as a repo-relative path)', path.join(repoRoot, 'models', 'scene-clip'))
+    .option('--judge <dir>', 'where the scene judge goes (and is read from)', path.join(repoRoot, 'models', 'scene-judge'))
     .option('--work <dir>', 'intermediate files (dataset, cache, run)', path.join(repoRoot, 'tmp', 'demo-build'))
     .option('--count <n>', 'synthetic images', String(RECIPE.count))
-    .option('--epochs <n>', 'training epochs', String(RECIPE.epochs))
-    .option('--seed <n>', 'training seed', String(RECIPE.trainSeed))
+    .option('--epochs <n>', 'CVAE training epochs', String(RECIPE.epochs))
+    .option('--seed <n>', 'CVAE training seed', String(RECIPE.trainSeed))
     .option('--synth-seed <n>', 'seed of the synthetic scenes', String(RECIPE.synthSeed))
-    .option('--batch-size <n>', 'batch size (default: the preset\'s)')
-    .option('--lr <x>', 'learning rate (default: the preset\'s)')
-    .option('--reuse-data', 'keep the dataset and cache of an earlier run in --work', false)
+    .option('--clip-steps <n>', 'scene CLIP training steps', String(RECIPE.clip.steps))
+    .option('--conditioning <kind>', 'condition the CVAE on CLIP image or text embeddings', RECIPE.conditioning)
+    .option('--z-dropout <x>', 'dropout on z while training', String(RECIPE.zDropout))
+    .option('--reuse-data', 'keep the scenes, scene CLIP and cache of an earlier run in --work / --clip-out', false)
+    .option('--reuse-judge', 'keep the scene judge in --judge when there is one', false)
     .option('--skip-quality', 'do not run the quality check', false)
-    .option('--no-whiten', 'train on the raw caption embeddings (default: whitened, folded into the weights after training)')
     .option('--package-only', 'skip data and training: package the run already in --work (e.g. one stopped early)', false)
-    .parse(process.argv)
+    .exitOverride()
+    .parse(argv)
     .opts<Options>();
+}
+
+async function main(): Promise<void> {
+  const o = parseOptions(process.argv);
   const work = path.resolve(o.work);
   const out = path.resolve(o.out);
-  const synthDir = path.join(work, 'synth');
-  const cacheDir = path.join(work, 'cache');
+  const dirs = { synthDir: path.join(work, 'synth'), cacheDir: path.join(work, 'cache'), clipOut: path.resolve(o.clipOut), judge: path.resolve(o.judge) };
   const runDir = path.join(work, 'run');
   await fsp.mkdir(work, { recursive: true });
   const t0 = Date.now();
   if (!o.packageOnly) {
-    if (!(o.reuseData && existsSync(path.join(cacheDir, 'manifest.json')))) {
-      await cli(['dataset', 'synth', '--count', o.count, '--res', String(RECIPE.resolution), '--seed', o.synthSeed, '--out', synthDir, '--force'], '1/5 synthetic scenes');
-      await fsp.rm(cacheDir, { recursive: true, force: true });
-      await cli(['dataset', 'build', '--source', synthDir, '--res', String(RECIPE.resolution), '--clip-model', RECIPE.clipModel, '--out', cacheDir], '2/5 dataset cache with the tiny CLIP');
-    }
+    if (!(o.reuseData && existsSync(path.join(dirs.cacheDir, 'manifest.json')) && existsSync(path.join(dirs.clipOut, 'config.json')))) await buildData(o, dirs);
     await fsp.rm(runDir, { recursive: true, force: true });
-    if (o.whiten) await trainWhitened(cacheDir, runDir, Number(o.epochs), Number(o.seed));
-    else await cli(
-      ['train', '--preset', RECIPE.preset, '--dataset', cacheDir, '--epochs', o.epochs, '--seed', o.seed, '--patience', '0', '--out', runDir,
-        ...(o.batchSize ? ['--batch-size', o.batchSize] : []), ...(o.lr ? ['--lr', o.lr] : [])],
-      '3/5 training',
-    );
+    await trainVariant(dirs.cacheDir, runDir, { conditioning: o.conditioning, zDropout: Number(o.zDropout), epochs: Number(o.epochs), seed: Number(o.seed) }, stage(4, 'training the demo'));
   }
-  const trainSeconds = await runSeconds(runDir);
-  process.stderr.write(`\n== 4/5 packaging into ${out}\n`);
-  await packageCheckpoint(runDir, out, o, trainSeconds);
+  process.stderr.write(`\n== ${stage(5, `packaging into ${path.relative(repoRoot, out) || out}`)}\n`);
+  await packageCheckpoint(runDir, out, {
+    command: 'npm run demo:train',
+    synth: { seed: Number(o.synthSeed), count: Number(o.count), resolution: RECIPE.resolution },
+    clipModel: path.relative(repoRoot, dirs.clipOut),
+    clip: { ...RECIPE.clip, steps: Number(o.clipSteps) },
+    train: { preset: RECIPE.preset, conditioning: o.conditioning, zDropout: Number(o.zDropout), seed: Number(o.seed), epochs: Number(o.epochs) },
+    weights: 'float16 (layers-model manifest quantization; loadCheckpoint reads them as float32)',
+  });
   await sampleGrid(out);
-  if (!o.skipQuality) {
-    await run(
-      [path.join(repoRoot, 'scripts', 'quality-check.ts'), '--checkpoint', out, '--prompts', String(RECIPE.qualityPrompts), '--seeds', String(RECIPE.qualitySeeds),
-        '--prompt-seed', String(RECIPE.qualityPromptSeed), '--synth-seed', o.synthSeed, '--synth-count', o.count, '--json', path.join(out, 'quality.json')],
-      '5/5 quality check',
-    );
-  }
-  process.stderr.write(`\ndone in ${((Date.now() - t0) / 60000).toFixed(1)} min (training ${(trainSeconds / 60).toFixed(1)} min): ${out}\n`);
+  if (!o.skipQuality) await qualityCheck(out, dirs.judge, o, path.join(out, 'quality.json'), stage(6, 'quality check with the scene judge'));
+  process.stderr.write(`\ndone in ${((Date.now() - t0) / 60000).toFixed(1)} min: ${out}\n`);
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
-});
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((err: unknown) => {
+    if (err instanceof CommanderError) process.exit(err.exitCode);
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}

@@ -12,13 +12,14 @@ import { getPreset } from '../../src/model/presets.js';
 import { Sampler } from '../../src/model/sampler.js';
 import { convertModelFolderToFloat16, float16BitsToFloat32, float32ToFloat16Bits } from '../../src/model/weights-float16.js';
 import { repoRoot } from '../../src/paths.js';
-import { GROUND_KINDS, HELD_OUT_SKIES, heldOutPrompts, renderScene, randomScene } from '../../src/training/data/synth/index.js';
-import { formatReport, runQualityCheck, summarise, synthCaptions } from '../../scripts/quality-check.js';
+import { heldOutPrompts } from '../../src/training/data/synth/index.js';
+import { synthCaptions } from '../../src/training/judge/quality-cli.js';
 
 await initBackend();
 
 const DEMO_DIR = path.join(repoRoot, 'models', 'demo');
 const TINY_CLIP = 'tests/fixtures/tiny-clip';
+const SCENE_CLIP = 'models/scene-clip';
 
 let root: string;
 before(() => {
@@ -102,114 +103,33 @@ test('CLIP names: the fixture is recorded repo-relative and compares equal to it
   assert.ok(!sameClipModel(abs, '/elsewhere/tiny-clip'));
 });
 
-test('the quality check scores sampled colours against the prompts (tiny model, fake embedder)', async () => {
-  const prompts = heldOutPrompts(7, 12);
-  assert.equal(new Set(prompts.map((p) => `${p.ground}/${p.sky}`)).size, 12, 'one prompt per ground × sky');
-  // A "model" that draws the scene the embedding names: every image must match.
-  const perfect = {
-    resolution: 32,
-    async sample(embeddings: Float32Array[], seeds: number[]) {
-      return embeddings.map((e, i) => {
-        let scene = randomScene(seeds[i]);
-        scene = { ...scene, sky: HELD_OUT_SKIES[e[0]], ground: GROUND_KINDS[e[1]] } as typeof scene;
-        return renderScene(scene, 32);
-      });
-    },
-  };
-  const embedder = {
-    async embedTexts(texts: string[]) {
-      return texts.map((t) => {
-        const p = prompts.find((q) => q.prompt === t)!;
-        return Float32Array.from([HELD_OUT_SKIES.indexOf(p.sky), GROUND_KINDS.indexOf(p.ground)]);
-      });
-    },
-  };
-  const good = await runQualityCheck(perfect, embedder, prompts, { seeds: [1, 2], batchPrompts: 5 });
-  assert.equal(good.images, 24);
-  assert.ok(good.bothMatch >= 0.9, `renderer-drawn scenes match ${good.bothMatch}`);
-  assert.match(formatReport(good), /both match/);
-
-  // A real tiny model (random weights) samples through the same path and yields a consistent report.
-  const cvae = buildCvae({ ...getPreset('tiny'), embeddingDim: 2 }, { seed: 1 });
-  const sampler = new Sampler(cvae, metaFor(cvae.preset));
-  try {
-    const r = await runQualityCheck(sampler, embedder, prompts, { seeds: [1, 2, 3] });
-    assert.equal(r.images, 36);
-    const skyTotal = Object.values(r.skyConfusion).flatMap((row) => Object.values(row)).reduce((a, b) => a + b, 0);
-    assert.equal(skyTotal, 36);
-    assert.ok(r.bothMatch <= Math.min(r.skyMatch, r.groundMatch));
-  } finally {
-    sampler.dispose();
-  }
-
-  // Aggregation: both = 1 of 2, sky = 2 of 2, majority over seeds needs more than half.
-  const s = summarise(
-    [
-      { prompt: 'a', seed: 1, expected: { sky: 'blue', ground: 'snow' }, got: { sky: 'blue', ground: 'snow' } },
-      { prompt: 'a', seed: 2, expected: { sky: 'blue', ground: 'snow' }, got: { sky: 'blue', ground: 'sand' } },
-    ],
-    1,
-    2,
-  );
-  assert.deepEqual([s.bothMatch, s.skyMatch, s.groundMatch, s.promptMajorityBothMatch], [0.5, 1, 0.5, 0]);
-  assert.equal(s.groundConfusion.snow.sand, 1);
-});
-
 test('synthCaptions rebuilds the training captions of a synthetic set', () => {
   const caps = synthCaptions(1, 20);
   assert.ok(caps.size >= 60);
   assert.ok(heldOutPrompts(7, 24, { exclude: caps }).every((p) => !caps.has(p.prompt)));
 });
 
-test('the shipped demo checkpoint loads: demo preset, 64 px, text conditioning, tiny CLIP, float16 weights', async () => {
+test('the shipped demo checkpoint loads: demo preset, 64 px, the scene CLIP, float16 weights, no optimizer state', async () => {
   const meta = await readCheckpointMeta(DEMO_DIR);
   assert.equal(meta.preset, 'demo');
   assert.equal(meta.resolution, 64);
-  assert.equal(meta.conditioning, 'text');
-  assert.equal(meta.clipModel, TINY_CLIP, 'recorded repo-relative so a fresh clone finds it');
+  assert.equal(meta.clipModel, SCENE_CLIP, 'recorded repo-relative so a fresh clone finds it');
+  assert.ok(existsSync(path.join(repoRoot, SCENE_CLIP, 'config.json')), 'the scene CLIP ships beside it');
   const manifest = JSON.parse(await fsp.readFile(path.join(DEMO_DIR, 'decoder', 'model.json'), 'utf8')) as tf.io.ModelJSON;
   assert.ok(manifest.weightsManifest[0].weights.every((w) => w.dtype !== 'float32' || w.quantization?.dtype === 'float16'));
   assert.ok(!existsSync(path.join(DEMO_DIR, 'optimizer.bin')), 'no optimizer state shipped');
   const sampler = await Sampler.fromCheckpoint(DEMO_DIR);
   try {
-    const [img] = await sampler.sample([new Float32Array(512).fill(1 / Math.sqrt(512))], [1]);
+    const dim = meta.presetConfig.embeddingDim;
+    const [img] = await sampler.sample([new Float32Array(dim).fill(1 / Math.sqrt(dim))], [1]);
     assert.equal(img.length, 64 * 64 * 3);
   } finally {
     sampler.dispose();
   }
 });
 
-test('whitening folded into the condition and first encoder Dense gives the same model on raw embeddings', async () => {
-  const { fitWhitening, foldWhitening, whiten } = await import('../../scripts/embedding-whitening.js');
-  const preset = { ...getPreset('tiny'), embeddingDim: 6 };
-  const dim = preset.embeddingDim;
-  // Correlated embeddings with a large common component, like CLIP's.
-  const n = 200;
-  const raw = new Float32Array(n * dim);
-  for (let r = 0; r < n; r++) {
-    const t = Math.sin(r * 1.7);
-    for (let i = 0; i < dim; i++) raw[r * dim + i] = 0.5 + 0.05 * t * (i + 1) + 0.01 * Math.cos(r * (i + 2));
-  }
-  const w = fitWhitening(raw, dim);
-  const white = whiten(w, raw);
-  let mean0 = 0;
-  for (let r = 0; r < n; r++) mean0 += white[r * dim] / n;
-  assert.ok(Math.abs(mean0) < 1e-4, 'whitened embeddings are centred');
-  const cvae = buildCvae(preset, { seed: 2 });
-  try {
-    const z = tf.randomNormal([4, preset.latentDim], 0, 1, 'float32', 5) as tf.Tensor2D;
-    const x = tf.randomUniform([4, preset.resolution, preset.resolution, 3], 0, 1, 'float32', 6) as tf.Tensor4D;
-    const eW = tf.tensor2d(white.slice(0, 4 * dim), [4, dim]);
-    const eR = tf.tensor2d(raw.slice(0, 4 * dim), [4, dim]);
-    const before = cvae.decode(z, eW);
-    const [muB] = cvae.encoder.apply([x, eW], { training: false }) as tf.Tensor[];
-    foldWhitening(cvae, w);
-    const after = cvae.decode(z, eR);
-    const [muA] = cvae.encoder.apply([x, eR], { training: false }) as tf.Tensor[];
-    assert.ok(tf.max(tf.abs(tf.sub(before, after))).dataSync()[0] < 1e-4);
-    assert.ok(tf.max(tf.abs(tf.sub(muB, muA))).dataSync()[0] < 1e-3);
-    tf.dispose([z, x, eW, eR, before, after, muB, muA]);
-  } finally {
-    cvae.dispose();
-  }
+test('the demo is refused with any CLIP but the scene CLIP it was trained with', () => {
+  assert.ok(sameClipModel(SCENE_CLIP, path.join(repoRoot, SCENE_CLIP)));
+  assert.ok(!sameClipModel(SCENE_CLIP, TINY_CLIP));
+  assert.ok(!sameClipModel(SCENE_CLIP, 'Xenova/clip-vit-base-patch32'));
 });
