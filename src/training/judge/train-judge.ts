@@ -97,8 +97,8 @@ export interface JudgeTrainingOptions {
 export function judgeRecipe(opts: JudgeTrainingOptions = {}): JudgeRecipe {
   return {
     seed: opts.seed ?? JUDGE_TRAIN_SEED,
-    images: opts.images ?? 16_000,
-    epochs: opts.epochs ?? 8,
+    images: opts.images ?? 8_000,
+    epochs: opts.epochs ?? 5,
     batchSize: opts.batchSize ?? 32,
     learningRate: opts.learningRate ?? 2e-3,
     finalEpochLrScale: opts.finalEpochLrScale ?? 0.2,

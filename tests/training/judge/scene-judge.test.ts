@@ -35,7 +35,7 @@ test('the shipped judge reads fresh held-out renders: sky ≥ 95%, ground ≥ 95
   assert.notEqual(TEST_SEED, JUDGE_HELD_OUT_SEED);
   const judge = await SceneJudge.load(SHIPPED);
   try {
-    const set = renderJudgeScenes(TEST_SEED, 300);
+    const set = renderJudgeScenes(TEST_SEED, 500);
     const verdicts = judge.judge(set.labels.map((_, i) => renderedImage(set, i)));
     const score = scoreVerdicts(verdicts, set.labels);
     assert.ok(score.sky >= 0.95, `sky ${score.sky}`);
