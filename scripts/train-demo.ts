@@ -7,8 +7,9 @@
  * Stages (each one a CLI command with its own progress bar, so every stage can also be run by hand):
  * 1. `dataset synth`  COUNT synthetic 64 px scenes with captions (fixed seed)
  * 2. `clip train`     the scene CLIP, trained contrastively on those scenes → CLIP_OUT (models/scene-clip);
- *    `judge train`    at the same time on the second core (the wasm backend uses one): the scene judge that
- *                     scores what the demo draws → models/scene-judge (skipped with --reuse-judge)
+ *    `judge train`    from here on, on the second core (the wasm backend uses one per process): the scene
+ *                     judge that scores what the demo draws → models/scene-judge (skipped with --reuse-judge);
+ *                     only stage 6 waits for it
  * 3. `dataset build`  image and caption embeddings of the scenes with the scene CLIP
  * 4. `train`          the `demo` preset with the recipe's conditioning and dropout on z
  * 5. package          best epoch without optimizer state, CLIP recorded as the repo-relative CLIP_OUT, float16
@@ -19,8 +20,8 @@
  * floating-point sums of the backend may differ between machines, so a rebuild matches the shipped model in
  * recipe and quality, not bit for bit.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, promises as fsp } from 'node:fs';
+import { spawn, type StdioOptions } from 'node:child_process';
+import { closeSync, existsSync, openSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { repoRoot } from '../src/paths.js';
@@ -33,9 +34,9 @@ export const RECIPE = {
   clip: { steps: 1000, batchSize: 64, learningRate: 0.002, seed: 1, patch: 16 },
   preset: 'demo',
   conditioning: 'image' as 'image' | 'text',
-  zDropout: 0.3,
+  zDropout: 0,
   trainSeed: 1,
-  epochs: 6,
+  epochs: 20,
   quality: { prompts: 64, seeds: 4, promptSeed: 7 },
 } as const;
 
@@ -64,11 +65,16 @@ function stage(i: number, label: string): string {
   return `${i}/${stages} ${label}`;
 }
 
-/** Runs a command with the repository's tsx, streaming its output; rejects on a non-zero exit. */
-export function run(args: string[], label: string): Promise<void> {
-  process.stderr.write(`\n== ${label}\n$ ${args.map((a) => path.relative(repoRoot, a) || a).join(' ')}\n`);
+/**
+ * Runs a command with the repository's tsx, streaming its output (or into `logFile`, for a stage that runs
+ * beside another one); rejects on a non-zero exit.
+ */
+export function run(args: string[], label: string, logFile?: string): Promise<void> {
+  process.stderr.write(`\n== ${label}\n$ ${args.map((a) => path.relative(repoRoot, a) || a).join(' ')}${logFile ? ` > ${path.relative(repoRoot, logFile)}` : ''}\n`);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: repoRoot, stdio: 'inherit', env: process.env });
+    const log = logFile ? openSync(logFile, 'w') : null;
+    const stdio: StdioOptions = log === null ? 'inherit' : ['ignore', log, log];
+    const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: repoRoot, stdio, env: process.env });
     const forward = (sig: NodeJS.Signals) => child.kill(sig);
     process.on('SIGINT', forward);
     process.on('SIGTERM', forward);
@@ -76,13 +82,16 @@ export function run(args: string[], label: string): Promise<void> {
     child.on('exit', (code, signal) => {
       process.off('SIGINT', forward);
       process.off('SIGTERM', forward);
-      if (code === 0) resolve();
-      else reject(new Error(`${label} failed (${signal ?? `exit code ${code}`})`));
+      if (log !== null) closeSync(log);
+      if (code === 0) {
+        if (logFile) process.stderr.write(`\n== ${label}: done (log in ${path.relative(repoRoot, logFile)})\n`);
+        resolve();
+      } else reject(new Error(`${label} failed (${signal ?? `exit code ${code}`})${logFile ? `; see ${logFile}` : ''}`));
     });
   });
 }
 
-const cli = (args: string[], label: string) => run([cliMain, ...args], label);
+const cli = (args: string[], label: string, logFile?: string) => run([cliMain, ...args], label, logFile);
 
 /** Training time of a run: the sum of its epochs' durations in history.json. */
 async function runSeconds(runDir: string): Promise<number> {
@@ -174,21 +183,25 @@ export function qualityCheck(checkpoint: string, judge: string, o: { synthSeed: 
   );
 }
 
-/** Stages 1–3: scenes, scene CLIP (and judge), dataset cache. */
-export async function buildData(o: Options, dirs: { synthDir: string; cacheDir: string; clipOut: string; judge: string }): Promise<void> {
+/**
+ * Stages 1–3: scenes, scene CLIP, dataset cache. Starts the judge's training on the other core and returns
+ * it unfinished: only the quality check needs the judge.
+ */
+export async function buildData(o: Pick<Options, 'count' | 'synthSeed' | 'clipSteps' | 'reuseJudge'>, dirs: { synthDir: string; cacheDir: string; clipOut: string; judge: string }): Promise<{ judge: Promise<void> }> {
   await cli(['dataset', 'synth', '--count', o.count, '--res', String(RECIPE.resolution), '--seed', o.synthSeed, '--out', dirs.synthDir, '--force'], stage(1, 'synthetic scenes'));
+  const judge = o.reuseJudge && existsSync(path.join(dirs.judge, 'judge.json'))
+    ? Promise.resolve()
+    : cli(['judge', 'train', '--out', dirs.judge], `${stage(2, 'scene judge')} (in the background, on the other core)`, path.join(path.dirname(dirs.synthDir), 'judge-train.log'));
+  judge.catch(() => undefined); // awaited by the caller; not an unhandled rejection meanwhile
   const c = RECIPE.clip;
-  const clipTraining = cli(
+  await cli(
     ['clip', 'train', '--dataset', dirs.synthDir, '--out', dirs.clipOut, '--steps', o.clipSteps, '--batch-size', String(c.batchSize),
       '--lr', String(c.learningRate), '--seed', String(c.seed), '--patch', String(c.patch)],
     stage(2, 'scene CLIP'),
   );
-  const judgeTraining = o.reuseJudge && existsSync(path.join(dirs.judge, 'judge.json'))
-    ? Promise.resolve()
-    : cli(['judge', 'train', '--out', dirs.judge], `${stage(2, 'scene judge')} (in parallel, on the other core)`);
-  await Promise.all([clipTraining, judgeTraining]);
   await fsp.rm(dirs.cacheDir, { recursive: true, force: true });
   await cli(['dataset', 'build', '--source', dirs.synthDir, '--res', String(RECIPE.resolution), '--clip-model', dirs.clipOut, '--out', dirs.cacheDir], stage(3, 'dataset cache with the scene CLIP'));
+  return { judge };
 }
 
 function parseOptions(argv: string[]): Options {
@@ -222,8 +235,9 @@ async function main(): Promise<void> {
   const runDir = path.join(work, 'run');
   await fsp.mkdir(work, { recursive: true });
   const t0 = Date.now();
+  let judge: Promise<void> = Promise.resolve();
   if (!o.packageOnly) {
-    if (!(o.reuseData && existsSync(path.join(dirs.cacheDir, 'manifest.json')) && existsSync(path.join(dirs.clipOut, 'config.json')))) await buildData(o, dirs);
+    if (!(o.reuseData && existsSync(path.join(dirs.cacheDir, 'manifest.json')) && existsSync(path.join(dirs.clipOut, 'config.json')))) ({ judge } = await buildData(o, dirs));
     await fsp.rm(runDir, { recursive: true, force: true });
     await trainVariant(dirs.cacheDir, runDir, { conditioning: o.conditioning, zDropout: Number(o.zDropout), epochs: Number(o.epochs), seed: Number(o.seed) }, stage(4, 'training the demo'));
   }
@@ -237,6 +251,7 @@ async function main(): Promise<void> {
     weights: 'float16 (layers-model manifest quantization; loadCheckpoint reads them as float32)',
   });
   await sampleGrid(out);
+  await judge;
   if (!o.skipQuality) await qualityCheck(out, dirs.judge, o, path.join(out, 'quality.json'), stage(6, 'quality check with the scene judge'));
   process.stderr.write(`\ndone in ${((Date.now() - t0) / 60000).toFixed(1)} min: ${out}\n`);
 }
