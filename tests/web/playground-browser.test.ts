@@ -1,5 +1,6 @@
 /**
- * The playground in a real browser: Debian's headless Chromium driven by playwright-core against the real app
+ * The playground in a real browser: headless Chromium (the one @sparticuz/chromium ships, or CHROMIUM_PATH) driven
+ * by playwright-core against the real app
  * (startApp on 127.0.0.1:0, a temp data dir, a tiny checkpoint built here, the tiny CLIP fixture). Typing
  * `/imagine cows in snow` shows a progress indicator, then a grid image that the browser decoded; clicking 👍
  * records the reaction in the feedback store.
@@ -9,15 +10,24 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import type { RunningApp } from '../../src/bot/web/app.js';
+import { chromiumExecutable, launchChromium } from './chromium.js';
 import { addTinyModel, startTestApp, tempDataDir, waitFor } from './helpers.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-  '--disable-sync', '--no-first-run', '--disable-quic',
-];
+describe('the browser of the tests', () => {
+  it('is the Chromium packaged in node_modules (extracted to the temp dir), not a system one, unless CHROMIUM_PATH says', async () => {
+    const exe = await chromiumExecutable({});
+    assert.ok(fs.existsSync(exe), exe);
+    assert.ok(exe.startsWith(os.tmpdir()), `${exe} is under ${os.tmpdir()}`);
+    assert.notEqual(exe, '/usr/bin/chromium');
+  });
+
+  it('takes CHROMIUM_PATH when set, and says what to do when it names nothing', async () => {
+    assert.equal(await chromiumExecutable({ CHROMIUM_PATH: process.execPath }), process.execPath);
+    await assert.rejects(chromiumExecutable({ CHROMIUM_PATH: '/nonexistent/chromium' }), /CHROMIUM_PATH is \/nonexistent\/chromium, which does not exist: unset it/);
+  });
+});
 
 describe('playground in headless Chromium', { timeout: 180_000 }, () => {
   let dataDir: string;
@@ -28,13 +38,12 @@ describe('playground in headless Chromium', { timeout: 180_000 }, () => {
   const pageErrors: string[] = [];
 
   before(async () => {
-    assert.ok(fs.existsSync(CHROMIUM), `Chromium is installed at ${CHROMIUM} (Debian package "chromium"; .ci/run installs it)`);
     dataDir = tempDataDir('web-browser-');
     await addTinyModel(dataDir, 'tiny-browser');
     app = await startTestApp(dataDir);
     profile = fs.mkdtempSync(path.join(os.tmpdir(), 'chromium-profile-'));
     // A new, empty profile (user data dir) for each run.
-    browser = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: ARGS, headless: true, timeout: 60_000 });
+    browser = (await launchChromium(profile)).context;
     page = browser.pages()[0] ?? await browser.newPage();
     page.on('pageerror', (err) => pageErrors.push(err.message));
     page.on('console', (msg) => { if (msg.type() === 'error') pageErrors.push(msg.text()); });
