@@ -1,7 +1,12 @@
 /**
- * The whole bot process behind `npm start`: the HTTP port first (`/healthz` answers 503 while loading,
- * `/metrics`), then the store, CLIP and the served model (createBotRuntime), then the configured chat
- * platforms, and the local playground when no chat platform is configured (or `PLAYGROUND=1`).
+ * The composition root of the bot process behind `npm start`: the one module that wires the model side, the
+ * store, the training runner and the bot core together (createBotRuntime), and starts the HTTP server and the
+ * adapters (Discord, Slack, the local playground) over that core (startApp). Adapters never import each other
+ * or this module; they get the core.
+ *
+ * Start-up order: the HTTP port first (`/healthz` answers 503 while loading, `/metrics`), then the store, CLIP
+ * and the served model, then the configured chat platforms, and the local playground when no chat platform is
+ * configured (or `PLAYGROUND=1`).
  *
  * Shutdown ({@link RunningApp.stop}): stop taking requests (health says stopping, the playground refuses new
  * commands), fail the queued generations with a message and finish the running batch, stop a training run
@@ -9,24 +14,108 @@
  * disconnect the platforms, close the HTTP server, the models and SQLite.
  */
 import path from 'node:path';
-import { childLogger } from '../../log.js';
-import { loadConfig, type BotConfig } from '../../config/env.js';
-import { CheckpointRegistry } from '../../model/registry.js';
-import { presetNames } from '../../model/presets.js';
-import { Health, type CheckResult } from '../../http/health.js';
-import { AppMetrics } from '../../http/metrics.js';
-import { HttpServer } from '../../http/server.js';
-import { createBotRuntime, type BotRuntime } from '../run.js';
-import type { LoadedSampler, SamplerProvider } from '../core/deps.js';
-import type { ImagineQueueOptions } from '../core/queue.js';
-import { startDiscord } from '../discord/index.js';
-import { startSlack } from '../slack/index.js';
-import { httpSettingsFrom, isLoopbackHost, type HttpSettings } from './http-config.js';
-import { Playground, PLAYGROUND_ACTOR } from './playground.js';
-import { progressOf } from './training-sink.js';
-import { defaultCheckpoint, ensureServedModel, noModelHelp, pickClipModel } from './served-model.js';
+import { childLogger } from './log.js';
+import { loadConfig, type BotConfig } from './config/env.js';
+import { httpSettingsFrom, isLoopbackHost, type HttpSettings } from './config/http.js';
+import { initBackend } from './model/backend.js';
+import { ClipEmbedder } from './model/clip/embedder.js';
+import { sameClipModel } from './model/clip/clip-name.js';
+import { gridPng, imagePng } from './model/image-grid.js';
+import { getPreset, presetNames } from './model/presets.js';
+import { CheckpointRegistry } from './model/registry.js';
+import { createSampler } from './model/sampler-factory.js';
+import { defaultCheckpoint, ensureServedModel, noModelHelp, pickClipModel } from './model/served-model.js';
+import { Health, type CheckResult } from './http/health.js';
+import { AppMetrics, TimedSamplerProvider } from './http/metrics.js';
+import { HttpServer } from './http/server.js';
+import { AdminPolicy } from './bot/core/admin.js';
+import { createBotCore, type BotCoreHandle } from './bot/core/core.js';
+import type { ImageRenderer, SamplerProvider } from './bot/core/deps.js';
+import type { ImagineQueueOptions } from './bot/core/queue.js';
+import { CheckpointSamplerProvider } from './bot/core/sampler-provider.js';
+import { openBotStore, type BotStore } from './bot/core/store/index.js';
+import { TrainingRunner } from './bot/core/training-runner.js';
+import { startDiscord } from './bot/discord/index.js';
+import { startSlack } from './bot/slack/index.js';
+import { Playground, PLAYGROUND_ACTOR } from './bot/web/playground.js';
 
 const log = childLogger('app');
+
+/** Renders images for chat with src/model/image-grid.ts (each image upscaled to about 256 px). */
+export function displayRenderer(): ImageRenderer {
+  return {
+    grid: (images, size) => gridPng(images, size),
+    image: (image, size) => imagePng(image, size),
+  };
+}
+
+/** The bot core and what it runs on. */
+export interface BotRuntime {
+  core: BotCoreHandle;
+  store: BotStore;
+  embedder: ClipEmbedder;
+  registry: CheckpointRegistry;
+  training: TrainingRunner;
+  /** Stops training (checkpoint first), the queue and the store. */
+  close(): Promise<void>;
+}
+
+/** Options of {@link createBotRuntime}. */
+export interface BotRuntimeOptions {
+  queue?: ImagineQueueOptions;
+  /** Extra arguments of every `train` child (e.g. `--synthetic 64` for a demo host). */
+  trainingExtraArgs?: string[];
+  clipQuantized?: boolean;
+  minUpdateIntervalMs?: number;
+  /** Wraps the checkpoint sampler provider (metrics, tests that hold the sampler). */
+  decorateSamplers?: (provider: SamplerProvider) => SamplerProvider;
+}
+
+/**
+ * Builds the bot core over the real model side (ClipEmbedder, CheckpointRegistry, samplers from createSampler:
+ * ONNX Runtime off the event loop when it works, else TensorFlow.js, as SAMPLER_ENGINE says; sharp image grids),
+ * the SQLite store and the training runner. Loads CLIP; checkpoints load on first use.
+ */
+export async function createBotRuntime(config: Pick<BotConfig, 'DATA_DIR' | 'CLIP_MODEL' | 'ADMIN_USER_IDS'>,
+  opts: BotRuntimeOptions = {}): Promise<BotRuntime> {
+  const dataDir = path.resolve(config.DATA_DIR);
+  const backend = await initBackend();
+  log.info({ backend: backend.backend, gpu: backend.gpu, dataDir }, 'tensorflow backend ready');
+  const store = openBotStore(path.join(dataDir, 'bot.sqlite'));
+  const orphans = store.runs.failOrphans();
+  if (orphans) log.warn({ orphans }, 'marked training runs of a previous process as failed');
+  const embedder = await ClipEmbedder.load({ model: config.CLIP_MODEL, quantized: opts.clipQuantized });
+  log.info({ clipModel: embedder.modelId }, 'CLIP loaded');
+  const registry = new CheckpointRegistry(path.join(dataDir, 'checkpoints'));
+  const active = await registry.active().catch(() => null);
+  if (!active) log.warn('no model is active yet: /imagine will ask an admin to train one and /model use it');
+  else if (!sameClipModel(active.meta.clipModel, embedder.modelId)) {
+    log.error({ model: active.name, modelClip: active.meta.clipModel, loadedClip: embedder.modelId },
+      'the active model was trained with another CLIP model; /imagine will refuse it until an admin switches models or CLIP_MODEL');
+  }
+  const samplers = new CheckpointSamplerProvider({ registry, load: (dir) => createSampler(dir), clipModel: embedder.modelId });
+  const training = new TrainingRunner({
+    runs: store.runs, catalog: registry, checkPreset: (name) => { getPreset(name); },
+    runsDir: path.join(dataDir, 'checkpoints'), datasetsDir: path.join(dataDir, 'datasets'), lockFile: path.join(dataDir, 'training.lock'),
+    extraArgs: opts.trainingExtraArgs, env: { ...process.env, DATA_DIR: dataDir, CLIP_MODEL: config.CLIP_MODEL },
+    minUpdateIntervalMs: opts.minUpdateIntervalMs,
+  });
+  const core = createBotCore({
+    store, embedder, samplers: opts.decorateSamplers ? opts.decorateSamplers(samplers) : samplers, catalog: registry, renderer: displayRenderer(), training,
+    admins: new AdminPolicy(config.ADMIN_USER_IDS), queue: opts.queue,
+  });
+  return {
+    core, store, embedder, registry, training,
+    async close() {
+      await training.stop();
+      await training.idle();
+      await core.close();
+      samplers.clear();
+      await embedder.dispose();
+      store.close();
+    },
+  };
+}
 
 /** How long stop() waits for a start-up still loading (CLIP download...) before closing anyway. */
 const STOP_WAIT_FOR_LOADING_MS = 30_000;
@@ -36,15 +125,8 @@ export interface AppOptions {
   env?: NodeJS.ProcessEnv;
   /** The shipped demo checkpoint to serve when none is active (default: {@link defaultCheckpoint}, `models/demo`). */
   shippedCheckpoint?: string | null;
-  /** Options of the runtime (tests: small queue limits, a quick synthetic training run). */
-  runtime?: {
-    queue?: ImagineQueueOptions;
-    trainingExtraArgs?: string[];
-    clipQuantized?: boolean;
-    minUpdateIntervalMs?: number;
-    /** Wraps the (instrumented) sampler provider (tests that hold the sampler). */
-    decorateSamplers?: (provider: SamplerProvider) => SamplerProvider;
-  };
+  /** Options of the runtime (tests: small queue limits, a quick synthetic training run, a held sampler). */
+  runtime?: BotRuntimeOptions;
 }
 
 /** A running process; see the module comment. */
@@ -65,26 +147,6 @@ export interface RunningApp {
   stop(): Promise<void>;
 }
 
-/** Wraps the sampler provider: times each decoder call for the metrics. */
-class InstrumentedSamplers implements SamplerProvider {
-  constructor(readonly inner: SamplerProvider, private readonly metrics: AppMetrics) {}
-
-  async get(name?: string): Promise<LoadedSampler> {
-    const s = await this.inner.get(name);
-    return {
-      ...s,
-      sample: async (embeddings, seeds) => {
-        const t0 = performance.now();
-        try {
-          return await s.sample(embeddings, seeds);
-        } finally {
-          this.metrics.observeSamplerBatch((performance.now() - t0) / 1000, seeds.length);
-        }
-      },
-    };
-  }
-}
-
 /**
  * Starts the process: validates the configuration (a UserError lists bad values), listens on HOST:PORT and
  * loads everything else in the background (see {@link RunningApp.ready}).
@@ -101,7 +163,7 @@ export async function startApp(opts: AppOptions = {}): Promise<RunningApp> {
   const metrics = new AppMetrics();
   const server = new HttpServer({ routes: [health.route(), metrics.route()] });
   let runtime: BotRuntime | null = null;
-  let samplers: InstrumentedSamplers | null = null;
+  let samplers: TimedSamplerProvider | null = null;
   let loadError: string | null = null;
   let clipState: CheckResult = { ok: false, detail: 'loading' };
   const stops: { name: string; stop: () => Promise<void> }[] = [];
@@ -157,7 +219,7 @@ export async function startApp(opts: AppOptions = {}): Promise<RunningApp> {
         ...(chat ? {} : { minUpdateIntervalMs: 2_000 }), // a local page can take progress every 2 s
         ...opts.runtime,
         decorateSamplers: (inner) => {
-          samplers = new InstrumentedSamplers(inner, metrics);
+          samplers = new TimedSamplerProvider(inner, metrics);
           return opts.runtime?.decorateSamplers ? opts.runtime.decorateSamplers(samplers) : samplers;
         },
       });
@@ -166,10 +228,10 @@ export async function startApp(opts: AppOptions = {}): Promise<RunningApp> {
       const training = runtime.training;
       metrics.attach({
         db: runtime.store.db, queue: runtime.core.queue, training,
-        trainingProgress: () => (training.busy ? progressOf(training.status()) : null),
+        trainingProgress: () => training.progress()?.fraction ?? null,
       });
       if (samplers) {
-        await (samplers as InstrumentedSamplers).inner.get().then(
+        await (samplers as TimedSamplerProvider).inner.get().then(
           (s) => log.info({ model: s.name, clipModel: s.meta.clipModel }, 'serving model loaded'),
           (err: Error) => log.warn({ reason: err.message }, 'no model is served yet'),
         );

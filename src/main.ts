@@ -5,7 +5,7 @@
  */
 import { isUserError } from './errors.js';
 import { logger } from './log.js';
-import { startApp, type RunningApp } from './bot/web/app.js';
+import { startApp, type RunningApp } from './app.js';
 
 async function main(): Promise<void> {
   let app: RunningApp | null = null;

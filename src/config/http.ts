@@ -3,7 +3,7 @@
  * `HOST` (default 127.0.0.1), `PORT` (default 8787; 0 picks a free port) and `PLAYGROUND`
  * (1/true: serve the playground even with chat tokens; 0/false: never; unset: only when no chat platform is configured).
  */
-import { UserError } from '../../errors.js';
+import { UserError } from '../errors.js';
 
 /** The HTTP server's settings. */
 export interface HttpSettings {

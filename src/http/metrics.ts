@@ -7,6 +7,7 @@
  */
 import client from 'prom-client';
 import type { Db } from '../bot/core/store/database.js';
+import type { LoadedSampler, SamplerProvider } from '../bot/core/deps.js';
 import type { Route } from './server.js';
 import { readOnlyRoute } from './server.js';
 
@@ -162,5 +163,25 @@ export class AppMetrics {
   private liveDb(): Db | null {
     const db = this.sources.db;
     return db && db.open ? db : null;
+  }
+}
+
+/** A sampler provider that times each decoder call (one batch of queued requests) for the metrics. */
+export class TimedSamplerProvider implements SamplerProvider {
+  constructor(readonly inner: SamplerProvider, private readonly metrics: Pick<AppMetrics, 'observeSamplerBatch'>) {}
+
+  async get(name?: string): Promise<LoadedSampler> {
+    const s = await this.inner.get(name);
+    return {
+      ...s,
+      sample: async (embeddings, seeds) => {
+        const t0 = performance.now();
+        try {
+          return await s.sample(embeddings, seeds);
+        } finally {
+          this.metrics.observeSamplerBatch((performance.now() - t0) / 1000, seeds.length);
+        }
+      },
+    };
   }
 }

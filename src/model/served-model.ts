@@ -9,11 +9,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { childLogger } from '../../log.js';
-import { repoRoot } from '../../paths.js';
-import { readCheckpointMeta, type CheckpointMeta } from '../../model/checkpoint.js';
-import { DEFAULT_CLIP_MODEL } from '../../model/clip/model-source.js';
-import { resolveRecordedClipModel } from '../../model/clip/clip-name.js';
+import { childLogger } from '../log.js';
+import { repoRoot } from '../paths.js';
+import { readCheckpointMeta, type CheckpointMeta } from './checkpoint.js';
+import { DEFAULT_CLIP_MODEL } from './clip/model-source.js';
+import { resolveRecordedClipModel } from './clip/clip-name.js';
 
 const log = childLogger('served-model');
 

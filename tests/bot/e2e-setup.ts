@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createBotRuntime, type BotRuntime } from '../../src/bot/run.js';
+import { createBotRuntime, type BotRuntime } from '../../src/app.js';
 import type { BotCoreHandle } from '../../src/bot/core/core.js';
 import type { BotStore } from '../../src/bot/core/store/index.js';
 import type { TrainingRunner } from '../../src/bot/core/training-runner.js';

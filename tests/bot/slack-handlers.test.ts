@@ -215,13 +215,20 @@ describe('slack training progress sink', () => {
   it('posts the status once, edits it afterwards, and puts images in its thread', async () => {
     const calls: Call[] = [];
     const sink: TrainingProgressSink = new SlackTrainingSink(fakeClient(calls), 'C1');
-    await Promise.all([sink.update('epoch 1 <start>'), sink.image('samples-epoch-1', Buffer.from('png'), 'Epoch 1: samples'), sink.update('epoch 2; see /model use x')]);
+    const run = { runId: 'r1', preset: '<tiny>', epochs: 2 };
+    await Promise.all([
+      sink.update({ ...run, state: 'starting', fraction: 0, resolution: 16, trainSize: 8 }),
+      sink.image({ kind: 'samples', epoch: 1, epochs: 2, valLoss: 812.25, best: true, png: Buffer.from('png') }),
+      sink.update({ ...run, state: 'finished', fraction: 1, reason: 'completed', epochsCompleted: 2, bestValLoss: 812.25, registered: 'x' }),
+    ]);
     assert.deepEqual(calls.map((c) => c.name), ['chat.postMessage', 'files.uploadV2', 'chat.update']);
-    assert.equal((calls[0].args as { text: string }).text, 'epoch 1 &lt;start&gt;');
-    const upload = calls[1].args as { thread_ts: string; filename: string; channel_id: string };
+    assert.equal((calls[0].args as { text: string }).text, 'Training run `r1` (preset `&lt;tiny&gt;`, 16 px, 8 training images): starting 2 epoch(s)…');
+    const upload = calls[1].args as { thread_ts: string; filename: string; channel_id: string; title: string };
     assert.equal(upload.thread_ts, '200.1');
     assert.equal(upload.filename, 'samples-epoch-1.png');
-    assert.deepEqual(calls[2].args, { channel: 'C1', ts: '200.1', text: 'epoch 2; see /cvae-model use x' });
+    assert.equal(upload.title, 'Epoch 1/2: val loss 812.3 (best so far): samples');
+    assert.deepEqual(calls[2].args, { channel: 'C1', ts: '200.1',
+      text: 'Training run `r1` finished after 2 epoch(s), best val loss 812.3. Checkpoint registered as `x`; serve it with `/cvae-model use x`.' });
   });
 });
 

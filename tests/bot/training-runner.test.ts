@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { TrainingRunner, formatDuration, progressBar } from '../../src/bot/core/training-runner.js';
+import { TrainingRunner } from '../../src/bot/core/training-runner.js';
+import {
+  formatDuration, formatTrainingProgress, progressBar, trainingImageCaption, trainingImageName, type TrainingImage, type TrainingProgress,
+} from '../../src/bot/core/training-progress.js';
 import { openBotStore } from '../../src/bot/core/store/index.js';
 import { FakeCatalog, FakeSamplers } from './core-helpers.js';
 import type { Actor } from '../../src/bot/core/types.js';
@@ -29,10 +32,15 @@ function setup(body: string, extra: Partial<ConstructorParameters<typeof Trainin
     runs: store.runs, catalog, runsDir: path.join(dir, 'runs'), lockFile: path.join(dir, 'training.lock'),
     command: script(dir, body), extraArgs: ['--synthetic', '8'], ...extra,
   });
+  /** What the sink got (structured) and the text an adapter would show for it. */
+  const progress: TrainingProgress[] = [];
   const updates: string[] = [];
-  const images: { name: string; size: number; caption: string }[] = [];
-  const sink = { update: async (t: string) => { updates.push(t); }, image: async (name: string, png: Buffer, caption: string) => { images.push({ name, size: png.length, caption }); } };
-  return { dir, store, catalog, runner, updates, images, sink };
+  const images: { name: string; size: number; caption: string; image: TrainingImage }[] = [];
+  const sink = {
+    update: async (p: TrainingProgress) => { progress.push(p); updates.push(formatTrainingProgress(p)); },
+    image: async (image: TrainingImage) => { images.push({ name: trainingImageName(image), size: image.png.length, caption: trainingImageCaption(image), image }); },
+  };
+  return { dir, store, catalog, runner, progress, updates, images, sink };
 }
 
 describe('TrainingRunner', () => {
@@ -54,9 +62,15 @@ emit({ type: 'done', reason: 'completed', bestValLoss: 812.25, bestEpoch: 1, epo
     // The clock moves 1 s per reading: the start update goes out at once, later ones wait 15 s, the final one always.
     assert.ok(t.updates.length >= 2 && t.updates.length <= 3, JSON.stringify(t.updates));
     assert.match(t.updates[0], /preset `tiny`, 16 px, 8 training images/);
+    assert.deepEqual(t.progress[0], { runId: t.progress[0].runId, preset: 'tiny', state: 'starting', epochs: 2, fraction: 0, resolution: 16, trainSize: 8 });
+    const last = t.progress.at(-1)!;
+    assert.equal(last.state, 'finished');
+    assert.deepEqual(last.state === 'finished' && [last.reason, last.epochsCompleted, last.bestValLoss, last.fraction], ['completed', 2, 812.25, 1]);
+    assert.equal(last.state === 'finished' && last.registered, t.catalog.registered[0].name);
     assert.match(t.updates.at(-1)!, /finished after 2 epoch\(s\), best val loss 812\.3\. Checkpoint registered as `tiny-/);
     assert.deepEqual(t.images.map((i) => [i.name, i.size]), [['samples-epoch-1.png', 7], ['loss-epoch-1.png', 5]]);
-    assert.match(t.images[0].caption, /Epoch 1\/2: val loss 900\.0 \(best so far\)/);
+    assert.match(t.images[0].caption, /Epoch 1\/2: val loss 900\.0 \(best so far\): samples/);
+    assert.deepEqual(t.images.map((i) => [i.image.kind, i.image.epoch, i.image.valLoss, i.image.best]), [['samples', 1, 900, true], ['loss-curve', 1, 900, true]]);
     const run = t.store.runs.recent(1)[0];
     assert.equal(run.status, 'completed');
     assert.equal(run.bestValLoss, 812.25);
@@ -122,6 +136,23 @@ setInterval(() => {}, 1000);`, { minUpdateIntervalMs: 0 });
     await runner.start(admin, { preset: 'tiny', dataset: 'synthetic', epochs: 2 }, t.sink);
     await runner.idle();
     assert.match(t.updates.at(-1)!, /failed: --epochs 2 --synthetic 256$/);
+  });
+
+  it('reports steps with their numbers; the fraction is the share of the run\'s steps done', async () => {
+    const t = setup(`emit({ type: 'start', preset: 'tiny', resolution: 16, conditioning: 'image', epochs: 2, trainSize: 8, totalSteps: 4 });
+emit({ type: 'step', epoch: 2, step: 3, totalSteps: 4, losses, imagesPerSec: 12.5, etaSec: 65 });
+setTimeout(() => process.exit(0), 10);`, { minUpdateIntervalMs: 0 });
+    await t.runner.start(admin, { preset: 'tiny' }, t.sink);
+    await t.runner.idle();
+    const step = t.progress.find((p) => p.state === 'training');
+    assert.ok(step && step.state === 'training');
+    assert.deepEqual([step.epoch, step.epochs, step.step, step.totalSteps, step.losses, step.imagesPerSec, step.etaSec, step.fraction], [2, 2, 3, 4, losses, 12.5, 65, 0.75]);
+    assert.equal(formatTrainingProgress(step), `Training run \`${step.runId}\`: epoch 2/2, step 3/4\n[████████████░░░░] 75%\n` +
+      'batch loss 900.0 (bce 880.0, kl 19.00, ssim 0.100) · 12.5 img/s · ETA 1m 05s');
+    const last = t.progress.at(-1)!;
+    assert.equal(last.state, 'failed', 'no done event: the run failed');
+    assert.equal(last.fraction, 0.75, 'a failed run keeps the progress it had');
+    assert.equal(t.runner.progress(), null, 'no run is going');
   });
 
   it('formats progress', () => {

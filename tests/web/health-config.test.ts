@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Health } from '../../src/http/health.js';
 import { HttpServer } from '../../src/http/server.js';
-import { httpSettingsFrom, isLoopbackHost } from '../../src/bot/web/http-config.js';
+import { httpSettingsFrom, isLoopbackHost } from '../../src/config/http.js';
 import { UserError } from '../../src/errors.js';
 
 describe('Health', () => {

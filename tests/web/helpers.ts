@@ -11,7 +11,7 @@ import { saveCheckpoint } from '../../src/model/checkpoint.js';
 import { buildCvae } from '../../src/model/cvae.js';
 import { getPreset } from '../../src/model/presets.js';
 import { CheckpointRegistry } from '../../src/model/registry.js';
-import { startApp, type AppOptions, type RunningApp } from '../../src/bot/web/app.js';
+import { startApp, type AppOptions, type RunningApp } from '../../src/app.js';
 import type { ChatMessage } from '../../src/bot/web/chat-log.js';
 
 export const TINY_CLIP_DIR = path.resolve('tests/fixtures/tiny-clip');

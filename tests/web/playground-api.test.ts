@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
-import type { RunningApp } from '../../src/bot/web/app.js';
+import type { RunningApp } from '../../src/app.js';
 import type { ChatMessage } from '../../src/bot/web/chat-log.js';
 import { PNG_MAGIC, addTinyModel, request, settled, startTestApp, tempDataDir, waitFor } from './helpers.js';
 

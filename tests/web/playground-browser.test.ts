@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
-import type { RunningApp } from '../../src/bot/web/app.js';
+import type { RunningApp } from '../../src/app.js';
 import { chromiumExecutable, launchChromium } from './chromium.js';
 import { addTinyModel, startTestApp, tempDataDir, waitFor } from './helpers.js';
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { RunningApp } from '../../src/bot/web/app.js';
+import type { RunningApp } from '../../src/app.js';
 import type { ChatMessage } from '../../src/bot/web/chat-log.js';
 import { PNG_MAGIC, addTinyModel, request, settled, startTestApp, tempDataDir, waitFor } from './helpers.js';
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { CheckpointRegistry } from '../../src/model/registry.js';
 import { repoRoot } from '../../src/paths.js';
-import { DEMO_CHECKPOINT_DIR, defaultCheckpoint, ensureServedModel, pickClipModel } from '../../src/bot/web/served-model.js';
+import { DEMO_CHECKPOINT_DIR, defaultCheckpoint, ensureServedModel, pickClipModel } from '../../src/model/served-model.js';
 import { TINY_CLIP_DIR, addTinyModel, request, saveTinyCheckpoint, startTestApp, tempDataDir } from './helpers.js';
 
 describe('served model and CLIP choice', () => {

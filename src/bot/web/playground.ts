@@ -401,7 +401,7 @@ export class Playground {
     const msgId = messageId ?? this.log.add({ from: 'bot', kind: 'info', text: 'Starting a training run…', state: 'working' }).id;
     try {
       const core = this.requireCore();
-      const sink = new PlaygroundTrainingSink(this.log, () => !this.deps.trainingBusy());
+      const sink = new PlaygroundTrainingSink(this.log);
       const text = await core.trainStart(this.actor, opts, sink);
       return this.log.update(msgId, { text, state: 'done' })!;
     } catch (err) {
