@@ -227,7 +227,7 @@ export async function startApp(opts: AppOptions = {}): Promise<RunningApp> {
       clipState = { ok: true, detail: runtime.embedder.modelId };
       const training = runtime.training;
       metrics.attach({
-        db: runtime.store.db, queue: runtime.core.queue, training,
+        store: runtime.store, queue: runtime.core.queue, training,
         trainingProgress: () => training.progress()?.fraction ?? null,
       });
       if (samplers) {

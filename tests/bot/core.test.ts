@@ -226,4 +226,41 @@ describe('store', () => {
     again.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });
+
+  it('has no models table: registered models live in the checkpoint registry only', () => {
+    const s = openBotStore(':memory:');
+    const tables = (s.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((t) => t.name).sort();
+    assert.deepEqual(tables.filter((t) => !t.startsWith('sqlite_')), ['feedback', 'generation_messages', 'generations', 'runs']);
+    s.close();
+    assert.equal(s.isOpen(), false);
+  });
+
+  it('gives /metrics what it reads: generations and feedback after a cursor, runs by status', () => {
+    const s = openBotStore(':memory:');
+    assert.equal(s.generations.lastPosition(), 0);
+    assert.equal(s.feedback.lastId(), 0);
+    const gen = (id: string, platform: 'discord' | 'slack', latencyMs: number) => s.generations.insert({
+      id, platform, workspaceId: 'w', channelId: 'c', userId: 'u', kind: 'imagine', parentId: null, prompt: 'p', seeds: [1],
+      variationSeed: null, model: 'm1', clipModel: 'clip', latencyMs, messageRef: null, createdAt: new Date().toISOString(),
+    });
+    gen('g1', 'discord', 100);
+    const cursor = s.generations.lastPosition();
+    gen('g2', 'slack', 250);
+    gen('g3', 'discord', 40);
+    assert.deepEqual(s.generations.after(cursor).map((g) => [g.platform, g.kind, g.model, g.latencyMs]),
+      [['slack', 'imagine', 'm1', 250], ['discord', 'imagine', 'm1', 40]]);
+    assert.deepEqual(s.generations.after(cursor, 1).length, 1, 'the limit holds');
+    assert.equal(s.generations.after(s.generations.lastPosition()).length, 0);
+    s.feedback.record({ generationId: 'g1', platform: 'discord', userId: 'u', reaction: '👍', added: true });
+    const fbCursor = s.feedback.lastId();
+    s.feedback.record({ generationId: 'g1', platform: 'discord', userId: 'u', reaction: '👍', added: false });
+    s.feedback.record({ generationId: 'g2', platform: 'slack', userId: 'u', reaction: 'star', added: true });
+    assert.deepEqual(s.feedback.after(fbCursor).map((f) => [f.kind, f.added]), [['up', false], ['favourite', true]]);
+    const run = (id: string) => s.runs.start({ id, preset: 'tiny', epochs: 1, dataset: null, platform: 'web', channelId: 'c', userId: 'u', startedAt: new Date().toISOString() });
+    run('r1'); run('r2'); run('r3');
+    s.runs.finish('r1', { status: 'completed' });
+    s.runs.finish('r2', { status: 'failed' });
+    assert.deepEqual(s.runs.countByStatus(), { running: 1, completed: 1, 'early-stop': 0, stopped: 0, failed: 1 });
+    s.close();
+  });
 });

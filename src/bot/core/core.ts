@@ -237,7 +237,6 @@ export function createBotCore(deps: BotCoreDeps): BotCoreHandle {
       const entry = await deps.catalog.resolve(n);
       await deps.samplers.get(n); // loads it and refuses a CLIP mismatch before switching
       await deps.catalog.activate(n);
-      deps.store.runs.markActivated(n, entry.dir);
       deps.onModelChanged?.(n);
       log.info({ model: n, platform: actor.platform, userId: actor.userId }, 'served model switched');
       return `Now serving \`${n}\` (${entry.meta.preset}, ${entry.meta.resolution} px).`;

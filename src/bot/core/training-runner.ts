@@ -259,7 +259,6 @@ export class TrainingRunner {
       status = done.reason;
       try {
         await this.o.catalog.register(run.id, done.checkpointDir);
-        this.o.runs.registerModel({ name: run.id, dir: done.checkpointDir, preset: run.preset, runId: run.id });
         registered = run.id;
       } catch (err) {
         message = `checkpoint not registered: ${(err as Error).message}`;
