@@ -28,7 +28,7 @@ import { bestStateFromHistory, INITIAL_BEST_STATE, shouldStopEarly, updateBest, 
 import type { LossTerms } from '../model/loss.js';
 import type { DoneReason, TrainingEvent } from './events.js';
 import { lossCurvePng } from './loss-curve.js';
-import { mixSeeds } from './prng.js';
+import { mixSeeds } from '../util/prng.js';
 import { remainingImages, ThroughputMeter } from './throughput.js';
 import { imagesToTensor, trainStep } from './train-step.js';
 
