@@ -6,6 +6,7 @@ import crypto from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { childLogger } from '../../log.js';
 import { sameClipModel } from '../../model/clip/clip-name.js';
+import { MAX_SEED } from '../../model/latent.js';
 import { UserError } from './errors.js';
 import { AdminPolicy } from './admin.js';
 import { validateCount, validateModelName, validatePrompt, validateSeed } from './prompt.js';
@@ -54,8 +55,6 @@ export interface BotCoreHandle extends BotCore {
   close(): Promise<void>;
   readonly queue: GenerationQueue<GenerationJob, GenerationOutput>;
 }
-
-const MAX_SEED = 0x7fffffff;
 
 /** Builds the bot core over its injected dependencies. */
 export function createBotCore(deps: BotCoreDeps): BotCoreHandle {

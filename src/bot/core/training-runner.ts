@@ -14,6 +14,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { childLogger } from '../../log.js';
 import { dataDir, repoRoot } from '../../paths.js';
+import { isValidName } from '../../util/names.js';
 import { parseEventLine, type TrainingEvent } from '../../training/events.js';
 import { UserError } from './errors.js';
 import type { ModelCatalog } from './deps.js';
@@ -91,7 +92,7 @@ export class TrainingRunner {
   /** Starts a run; resolves with the message to show once the child is started. */
   async start(actor: Actor, opts: { preset: string; epochs?: number; dataset?: string }, sink: TrainingProgressSink): Promise<string> {
     const preset = opts.preset.trim();
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(preset)) throw new UserError('Preset names use letters, digits, `.`, `-` and `_`.');
+    if (!isValidName(preset)) throw new UserError('Preset names use letters, digits, `.`, `-` and `_`.');
     this.o.checkPreset?.(preset);
     if (opts.epochs !== undefined && (!Number.isInteger(opts.epochs) || opts.epochs < 1 || opts.epochs > 1000)) {
       throw new UserError('Epochs must be a whole number from 1 to 1000.');
@@ -193,7 +194,7 @@ export class TrainingRunner {
   }
 
   private resolveDataset(name: string): string {
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name) || name.includes('..')) {
+    if (!isValidName(name) || name.includes('..')) {
       throw new UserError('Dataset names use letters, digits, `.`, `-` and `_` (a folder under the data dir\'s `datasets/`).');
     }
     const dir = path.join(this.o.datasetsDir, name);

@@ -18,6 +18,7 @@ import { UserError } from '../../errors.js';
 import { initBackend } from '../../model/backend.js';
 import { resolveRecordedClipModel } from '../../model/clip/clip-name.js';
 import { readEmbeddingFile } from '../../model/embedding-file.js';
+import { MAX_SEED } from '../../model/latent.js';
 import { defaultScale, gridPng, imagePng, type UpscaleKernel } from '../../model/image-grid.js';
 import { CheckpointRegistry } from '../../model/registry.js';
 import { createSampler, SAMPLER_ENGINES, samplerEngineFromEnv, type ImageSampler, type SamplerEngine } from '../../model/sampler-factory.js';
@@ -122,7 +123,7 @@ export function register(program: Command, out: CommandOutput = { write: (t) => 
       try {
         const given = await embeddingsFor(o, sampler);
         const count = o.count ?? (given.length > 1 ? given.length : 4);
-        const first = o.seed ?? Math.floor(Math.random() * 2 ** 31);
+        const first = o.seed ?? Math.floor(Math.random() * (MAX_SEED + 1));
         const seeds = Array.from({ length: count }, (_, i) => first + i);
         const images = await sampler.sample(seeds.map((_, i) => given[i % given.length]), seeds);
         const size = sampler.resolution;
