@@ -26,7 +26,7 @@ import type http from 'node:http';
 import { childLogger } from '../../log.js';
 import { HttpError, readJson, sendJson, sendText, type Route } from '../../http/server.js';
 import { IMAGINE_USAGE, parseImagineText, parseModelText, parseTrainText } from '../core/command-text.js';
-import { isUserError, userMessageOf } from '../core/errors.js';
+import { isUserError, NotAllowedError, userMessageOf } from '../core/errors.js';
 import type { Actor, BotCore, ImagineHooks, ImagineReply } from '../core/types.js';
 import { ChatLog, type ChatMessage } from './chat-log.js';
 import { PlaygroundTrainingSink } from './training-sink.js';
@@ -417,10 +417,6 @@ export class Playground {
 }
 
 function asHttp(err: unknown): unknown {
-  return isUserError(err) ? new HttpError(isNotAllowed(err) ? 403 : 400, err.message) : err;
-}
-
-function isNotAllowed(err: Error): boolean {
-  return err.name === 'NotAllowedError';
+  return isUserError(err) ? new HttpError(err instanceof NotAllowedError ? 403 : 400, err.message) : err;
 }
 
