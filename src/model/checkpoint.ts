@@ -22,7 +22,8 @@ import { UserError } from '../errors.js';
 import { childLogger } from '../log.js';
 import type { LossTerms } from './loss.js';
 import { Cvae } from './cvae.js';
-import { fileIOHandler, syncDir, weightBytes, weightDataBytes, writeFileDurable } from './file-io.js';
+import { fileIOHandler, weightBytes, weightDataBytes } from './file-io.js';
+import { syncDir, writeFileDurable } from '../util/durable-write.js';
 import { validatePreset, type Preset } from './presets.js';
 
 const log = childLogger('checkpoint');

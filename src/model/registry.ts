@@ -13,7 +13,7 @@ import { childLogger } from '../log.js';
 import { dataDir } from '../paths.js';
 import { readCheckpointMeta, type CheckpointMeta } from './checkpoint.js';
 import { isValidName } from '../util/names.js';
-import { writeJsonAtomic } from './file-io.js';
+import { writeJsonAtomic } from '../util/durable-write.js';
 import { prepareCheckpointForServing } from './sampler-factory.js';
 
 const log = childLogger('registry');
