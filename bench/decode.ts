@@ -34,7 +34,7 @@ import { OnnxSampler, decoderSessionOptions, onnxThreads } from '../src/model/on
 import { getPreset, type Preset } from '../src/model/presets.js';
 import { Sampler } from '../src/model/sampler.js';
 import { repoRoot } from '../src/paths.js';
-import { randomizeDecoderBatchNorm, uniforms } from '../tests/onnx/helpers.js';
+import { randomizeDecoderBatchNorm, uniforms } from '../tests/model/onnx/helpers.js';
 
 /** One decode measurement. */
 export interface DecodeResult {
