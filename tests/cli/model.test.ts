@@ -23,13 +23,13 @@ await initBackend();
 let root: string;
 const preset = getPreset('tiny');
 
-/** Runs a CLI command in-process and returns what it printed. */
-async function run(args: string[]): Promise<string> {
+/** Runs a CLI command in-process and returns what it printed. `shippedCheckpoint`: the demo `sample` falls back to (default none). */
+async function run(args: string[], shippedCheckpoint: string | null = null): Promise<string> {
   let out = '';
   const program = new Command().exitOverride();
   const io = { write: (t: string) => void (out += t) };
   registerModel(program, io);
-  registerSample(program, io);
+  registerSample(program, io, { shippedCheckpoint });
   await program.parseAsync(args, { from: 'user' });
   return out;
 }
@@ -96,6 +96,22 @@ test('sample writes a grid PNG that depends only on seed and embedding', async (
   await run(['sample', '--checkpoints', ck, '--embedding-file', embFile, '--count', '4', '--seed', '8', '--out', out2, '--scale', '2']);
   assert.notDeepEqual(await fsp.readFile(out2), await fsp.readFile(out1));
   await assert.rejects(run(['sample', '--checkpoints', ck, '--out', out2]), /--embedding-file/);
+});
+
+test('sample serves the shipped demo when no model is active, as the bot does, and says so', async () => {
+  const empty = path.join(root, 'empty-checkpoints');
+  const embFile = path.join(root, 'emb-demo.json');
+  await fsp.writeFile(embFile, JSON.stringify(unitEmbedding(3)));
+  const out = path.join(root, 'demo.png');
+  await assert.rejects(run(['sample', '--checkpoints', empty, '--embedding-file', embFile, '--out', out]),
+    (err: unknown) => err instanceof UserError && /No model is active and no demo model is shipped/.test(err.message));
+  const shipped = path.join(root, 'checkpoints', 'tinyrun', 'best');
+  const summary = JSON.parse(await run(['sample', '--checkpoints', empty, '--embedding-file', embFile, '--count', '2', '--seed', '3', '--out', out, '--json'], shipped));
+  assert.deepEqual([summary.model, summary.shipped, summary.checkpoint, summary.seeds], ['demo', true, shipped, [3, 4]]);
+  assert.equal((await sharp(out).metadata()).format, 'png');
+  const text = await run(['sample', '--checkpoints', empty, '--embedding-file', embFile, '--count', '1', '--out', out], shipped);
+  assert.match(text, /from demo \(the shipped demo: no model is active\)/);
+  assert.deepEqual(await fsp.readdir(empty).catch(() => []), [], 'sampling registers nothing');
 });
 
 test('sample draws the same images on ONNX Runtime and TensorFlow.js, and names a bad --engine', async () => {
