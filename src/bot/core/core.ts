@@ -136,7 +136,7 @@ export function createBotCore(deps: BotCoreDeps): BotCoreHandle {
     imageCache.set(record.id, { pngs: images, record });
     log.info({ generationId: record.id, kind, platform: actor.platform, workspaceId: actor.workspaceId, channelId: actor.channelId,
       userId: actor.userId, prompt: job.prompt, seeds: job.seeds, model: out.model, latencyMs: record.latencyMs }, 'generation');
-    return { generationId: record.id, prompt: job.prompt, seeds: job.seeds, model: out.model, grid, images, text: summary(record) };
+    return { generationId: record.id, prompt: job.prompt, seeds: job.seeds, model: out.model, userId: actor.userId, grid, images, text: summary(record) };
   }
 
   function randomSeed(): number {

@@ -35,6 +35,8 @@ export interface ImagineReply {
   prompt: string;
   seeds: number[];
   model: string;
+  /** Platform user id of who asked (the actor of imagine, reroll or variations). */
+  userId: string;
   /** PNG grid of all images. */
   grid: Buffer;
   /** Per-image PNG at display size. */

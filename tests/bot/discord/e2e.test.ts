@@ -65,7 +65,8 @@ describe('discord adapter end to end', () => {
     assert.match(patch.body.content, /sheep on a green hill/);
     assert.match(patch.body.content, /seeds 7–8/);
     assert.match(patch.body.content, new RegExp(`model ${env.modelName}`));
-    assert.deepEqual(patch.body.allowed_mentions, { parse: [] });
+    assert.match(patch.body.content, new RegExp(`asked by <@${alice.id}>$`), 'who asked');
+    assert.deepEqual(patch.body.allowed_mentions, { parse: [] }, 'the mention pings nobody');
     const customIds = patch.body.components.flatMap((row: any) => row.components.map((c: any) => c.custom_id));
     assert.equal(customIds.length, 4, 'Reroll, Variations, Image 1, Image 2');
     const decoded = customIds.map(decodeCustomId);

@@ -12,6 +12,7 @@ function reply(images: number): ImagineReply {
     prompt: 'cows & <sheep>',
     seeds: Array.from({ length: images }, (_, i) => 7 + i),
     model: 'tiny',
+    userId: 'U42',
     grid: Buffer.from('grid'),
     images: Array.from({ length: images }, () => Buffer.from('img')),
     text: 'cows & <sheep> · seeds 7 · model tiny',
@@ -43,7 +44,7 @@ describe('slack Block Kit builders', () => {
 
   it('escapes mrkdwn control characters in what users typed', () => {
     assert.equal(escapeMrkdwn('a & <b> <!channel>'), 'a &amp; &lt;b&gt; &lt;!channel&gt;');
-    assert.equal(generationComment(reply(1)), 'cows &amp; &lt;sheep&gt; · seeds 7 · model tiny');
+    assert.equal(generationComment(reply(1)), 'cows &amp; &lt;sheep&gt; · seeds 7 · model tiny · asked by <@U42>');
   });
 
   it('parses per-image values and rejects broken ones', () => {

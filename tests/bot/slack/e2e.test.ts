@@ -172,6 +172,7 @@ describe('slack adapter end to end', () => {
     assert.match(share.text!, /sheep on a green hill/);
     assert.match(share.text!, /seeds 7–8/);
     assert.match(share.text!, /model m1/);
+    assert.match(share.text!, /asked by <@U123>$/, 'who asked');
     assert.ok(fake.callsOf('files.info').length >= 2, 'polled files.info until Slack reported the share');
 
     const actions = buttons.blocks!.find((b) => (b as { type: string }).type === 'actions') as { block_id: string; elements: { action_id: string; value: string }[] };

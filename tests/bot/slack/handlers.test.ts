@@ -43,7 +43,7 @@ function fakeClient(log: Call[], opts: { failWith?: string; infoFails?: boolean 
 }
 
 function reply(): ImagineReply {
-  return { generationId: 'g1', prompt: 'cows', seeds: [7], model: 'm1', grid: Buffer.from('png'), images: [Buffer.from('png')], text: '“cows” · seed 7 · model m1' };
+  return { generationId: 'g1', prompt: 'cows', seeds: [7], model: 'm1', userId: 'U1', grid: Buffer.from('png'), images: [Buffer.from('png')], text: '“cows” · seed 7 · model m1' };
 }
 
 /** A core whose methods record their calls; override what a test needs. */
