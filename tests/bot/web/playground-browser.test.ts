@@ -72,9 +72,11 @@ describe('playground in headless Chromium', { timeout: 180_000 }, () => {
     const size = await img.evaluate((el: HTMLImageElement) => ({ w: el.naturalWidth, h: el.naturalHeight }));
     assert.ok(size.w >= 16 && size.h >= 16, `a real picture (${size.w}x${size.h})`);
     assert.match((await reply.locator('.text').textContent()) ?? '', /cows in snow.*seed \d+.*model tiny-browser/);
-    for (const label of ['🎲 Reroll', '🔀 Variations', '🖼 1']) {
-      assert.equal(await reply.getByRole('button', { name: label }).count(), 1, `button ${label}`);
+    // Text labels (the emoji is decoration, hidden from the accessible name), so no button is an empty box.
+    for (const label of ['Reroll', 'Variations', 'Image 1', 'Like', 'Dislike', 'Favourite']) {
+      assert.equal(await reply.getByRole('button', { name: label, exact: true }).count(), 1, `button ${label}`);
     }
+    assert.equal(await reply.getByRole('button', { name: 'Reroll', exact: true }).textContent(), '🎲 Reroll');
 
     const messageId = await reply.getAttribute('data-id');
     assert.ok(messageId);
@@ -87,6 +89,23 @@ describe('playground in headless Chromium', { timeout: 180_000 }, () => {
     assert.deepEqual([fb.generationId, fb.reaction, fb.kind, fb.added, fb.platform, fb.userId], [gen.generation.id, '👍', 'up', true, 'web', 'local']);
     // The page shows the reaction as pressed once the server has it.
     await page.locator(`li[data-id="${messageId}"] button.reaction[data-reaction="👍"][aria-pressed="true"]`).waitFor({ timeout: 10_000 });
+    assert.deepEqual(pageErrors, [], 'no script errors in the page');
+  });
+
+  it('works with the keyboard alone: Enter sends, and the focus comes back to the prompt after a button', async () => {
+    const prompt = page.locator('#prompt');
+    await prompt.focus();
+    await page.keyboard.type('/imagine sheep on a hill --seed 5');
+    await page.keyboard.press('Enter');
+    const reply = page.locator('li.kind-generation.state-done', { hasText: 'sheep on a hill' }).first();
+    await reply.waitFor({ timeout: 60_000 });
+    assert.equal(await prompt.inputValue(), '', 'the prompt is cleared');
+    assert.ok(await prompt.evaluate((el) => el === document.activeElement), 'the prompt keeps the focus after Enter');
+    const before = await page.locator('li.kind-generation').count();
+    await reply.getByRole('button', { name: 'Reroll', exact: true }).focus();
+    await page.keyboard.press('Enter');
+    await waitFor(async () => (await page.locator('li.kind-generation').count()) > before, 'the reroll reply', 30_000);
+    await waitFor(() => prompt.evaluate((el) => el === document.activeElement), 'the focus back on the prompt', 10_000);
     assert.deepEqual(pageErrors, [], 'no script errors in the page');
   });
 });
