@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
 import type { RunningApp } from '../../../src/app.js';
-import { chromiumExecutable, launchChromium } from './chromium.js';
+import { chromiumExecutable, launchChromium } from './helpers.js';
 import { addTinyModel, startTestApp, tempDataDir, waitFor } from '../../app/helpers.js';
 
 describe('the browser of the tests', () => {
