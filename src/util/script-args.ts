@@ -30,3 +30,23 @@ export function scriptArgsOrExit<O extends Options>(usage: string, options: O, a
   (parsed.exitCode === 0 ? process.stdout : process.stderr).write(parsed.text);
   process.exit(parsed.exitCode);
 }
+
+/** Like {@link parseScriptArgs} for scripts that take up to `max` positional arguments and no flags but `--help`. */
+export function parsePositionalArgs(usage: string, max: number, args: string[]): { ok: true; positionals: string[] } | { ok: false; exitCode: 0 | 2; text: string } {
+  if (args.includes('--help') || args.includes('-h')) return { ok: false, exitCode: 0, text: `${usage.trim()}\n` };
+  try {
+    const { positionals } = parseArgs({ args, options: {}, allowPositionals: true, strict: true });
+    if (positionals.length > max) throw new Error(`Too many arguments: ${positionals.slice(max).join(' ')}`);
+    return { ok: true, positionals };
+  } catch (err) {
+    return { ok: false, exitCode: 2, text: `${(err as Error).message}\n\n${usage.trim()}\n` };
+  }
+}
+
+/** The process's positional arguments; on `--help` or a bad argument prints and exits (see {@link scriptArgsOrExit}). */
+export function positionalArgsOrExit(usage: string, max: number, args: string[] = process.argv.slice(2)): string[] {
+  const parsed = parsePositionalArgs(usage, max, args);
+  if (parsed.ok) return parsed.positionals;
+  (parsed.exitCode === 0 ? process.stdout : process.stderr).write(parsed.text);
+  process.exit(parsed.exitCode);
+}
