@@ -6,8 +6,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { ClipEmbedder } from '../src/model/clip/embedder.js';
 import { repoRoot } from '../src/paths.js';
+import { positionalArgsOrExit } from '../src/util/script-args.js';
 
-const model = process.argv[2] ?? path.join(repoRoot, 'tests', 'fixtures', 'tiny-clip');
+const [modelArg] = positionalArgsOrExit('Usage: npx tsx bench/clip-embed.ts [MODEL_ID_OR_DIR]   (default: the tiny test CLIP)', 1);
+const model = modelArg ?? path.join(repoRoot, 'tests', 'fixtures', 'tiny-clip');
 const image = path.join(repoRoot, 'tests', 'fixtures', 'tiny-clip', 'images', 'gradient.png');
 const texts = Array.from({ length: 100 }, (_, i) => `${i % 5 + 1} ${['white sheep', 'brown cows', 'black horses'][i % 3]} on a ${['green meadow', 'snowy hill', 'yellow field'][i % 3]} under a ${['blue', 'cloudy', 'sunset'][i % 3]} sky, photo ${i}`);
 

@@ -8,13 +8,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { ClipEmbedder } from '../src/model/clip/embedder.js';
 import { repoRoot } from '../src/paths.js';
+import { positionalArgsOrExit } from '../src/util/script-args.js';
 import { buildDatasetCache } from '../src/training/data/cache-build.js';
 import { openDatasetCache } from '../src/training/data/cache-loader.js';
 import { generateSyntheticDataset } from '../src/training/data/synth/write.js';
 
-const count = Number(process.argv[2] ?? 2000);
-const resolution = Number(process.argv[3] ?? 64);
-const model = process.argv[4] ?? path.join(repoRoot, 'tests', 'fixtures', 'tiny-clip');
+const args = positionalArgsOrExit('Usage: npx tsx bench/dataset-build.ts [COUNT=2000] [RES=64] [MODEL_ID_OR_DIR=tiny test CLIP]', 3);
+const count = Number(args[0] ?? 2000);
+const resolution = Number(args[1] ?? 64);
+const model = args[2] ?? path.join(repoRoot, 'tests', 'fixtures', 'tiny-clip');
 const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'bench-dataset-'));
 const report = (step: string, ms: number, extra: Record<string, unknown> = {}) =>
   process.stdout.write(`${JSON.stringify({ bench: 'dataset', step, count, resolution, model, ms: Math.round(ms), cpus: os.cpus().length, loadavg: os.loadavg()[0].toFixed(1), ...extra })}\n`);

@@ -20,7 +20,6 @@ import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/model/backend.js';
 import { saveCheckpoint } from '../src/model/checkpoint.js';
@@ -34,7 +33,8 @@ import { OnnxSampler, decoderSessionOptions, onnxThreads } from '../src/model/on
 import { getPreset, type Preset } from '../src/model/presets.js';
 import { Sampler } from '../src/model/sampler.js';
 import { repoRoot } from '../src/paths.js';
-import { randomizeDecoderBatchNorm, uniforms } from '../tests/onnx/helpers.js';
+import { randomizeDecoderBatchNorm, uniforms } from '../tests/model/onnx/helpers.js';
+import { scriptArgsOrExit } from '../src/util/script-args.js';
 
 /** One decode measurement. */
 export interface DecodeResult {
@@ -340,12 +340,13 @@ export function decodeTable(r: DecodeBenchReport): string {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      presets: { type: 'string' }, batches: { type: 'string' }, engines: { type: 'string' }, runs: { type: 'string' },
-      warmup: { type: 'string' }, 'tfjs-budget': { type: 'string' }, threads: { type: 'string' }, 'imagine-runs': { type: 'string' },
-      'no-parity': { type: 'boolean' }, json: { type: 'string' },
-    },
+  const values = scriptArgsOrExit(`Usage:
+  npx tsx bench/decode.ts [--presets 64-image,128-image] [--batches 1,4,32] [--engines onnx,tfjs]
+                          [--runs 10] [--warmup 2] [--tfjs-budget 60] [--threads N] [--imagine-runs 20]
+                          [--no-parity] [--json FILE]`, {
+    presets: { type: 'string' }, batches: { type: 'string' }, engines: { type: 'string' }, runs: { type: 'string' },
+    warmup: { type: 'string' }, 'tfjs-budget': { type: 'string' }, threads: { type: 'string' }, 'imagine-runs': { type: 'string' },
+    'no-parity': { type: 'boolean' }, json: { type: 'string' },
   });
   const list = (v?: string) => v?.split(',').map((s) => s.trim()).filter(Boolean);
   const num = (v?: string) => (v === undefined ? undefined : Number(v));

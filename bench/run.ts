@@ -16,11 +16,21 @@
  */
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
-import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/model/backend.js';
+import { scriptArgsOrExit } from '../src/util/script-args.js';
 import { decodeTable, runDecodeBench, type DecodeBenchReport } from './decode.js';
 import { measureTrainThroughput, throughputTable, type ThroughputResult } from './train-throughput.js';
+
+const USAGE = `Usage: npm run bench -- [--quick] [--seed-preset] [--json FILE]
+
+Measures serving latency (ONNX Runtime and TensorFlow.js), the /imagine path, training throughput and peak
+memory on this machine, checks the targets and prints tables, then the report as one JSON line.
+
+  --quick        fewer runs: a smoke check, not figures to report
+  --seed-preset  also time the 64-image seed preset (slow on CPU)
+  --json FILE    also write the report to FILE
+  --help         show this`;
 
 /** Serving targets of issue 5 on a 2-core x86 machine (milliseconds, medians). */
 const TARGETS = { decode4x128Ms: 120, imagineMs: 200 };
@@ -36,9 +46,7 @@ interface BenchReport {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: { quick: { type: 'boolean' }, 'seed-preset': { type: 'boolean' }, json: { type: 'string' } },
-  });
+  const values = scriptArgsOrExit(USAGE, { quick: { type: 'boolean' }, 'seed-preset': { type: 'boolean' }, json: { type: 'string' } });
   const quick = values.quick ?? false;
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const loadAvgStart = os.loadavg();

@@ -6,8 +6,10 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { classifyColours, encodePng, generateSyntheticDataset, renderScene, synthItem } from '../src/training/data/synth/index.js';
+import { positionalArgsOrExit } from '../src/util/script-args.js';
 
-const count = Number(process.argv[2] ?? 2000);
+const [countArg] = positionalArgsOrExit('Usage: npx tsx bench/synth.ts [COUNT]   (default 2000)', 1);
+const count = Number(countArg ?? 2000);
 
 function report(name: string, ms: number, extra: Record<string, unknown> = {}) {
   process.stdout.write(`${JSON.stringify({ bench: name, ms: Math.round(ms * 10) / 10, cpus: os.cpus().length, load: os.loadavg()[0].toFixed(1), ...extra })}\n`);

@@ -13,9 +13,11 @@ import { initBackend } from '../src/model/backend.js';
 import { buildCvae } from '../src/model/cvae.js';
 import { cvaeLoss } from '../src/model/loss.js';
 import { getPreset } from '../src/model/presets.js';
+import { positionalArgsOrExit } from '../src/util/script-args.js';
 
-const presetName = process.argv[2] ?? '128-image';
-const batchSize = Number(process.argv[3] ?? 2);
+const args = positionalArgsOrExit('Usage: npx tsx bench/train-step-128.ts [PRESET] [BATCH]   (defaults: 128-image 2)', 2);
+const presetName = args[0] ?? '128-image';
+const batchSize = Number(args[1] ?? 2);
 
 function report(name: string, ms: number, extra: Record<string, unknown> = {}) {
   process.stdout.write(

@@ -12,13 +12,13 @@
  */
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
-import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/model/backend.js';
 import { buildCvae } from '../src/model/cvae.js';
 import { getPreset } from '../src/model/presets.js';
 import { initWasmBackend } from '../src/model/wasm/setup.js';
 import { trainStep } from '../src/training/train-step.js';
+import { scriptArgsOrExit } from '../src/util/script-args.js';
 
 /** What to measure. */
 export interface ThroughputOptions {
@@ -184,16 +184,16 @@ export function throughputTable(results: ThroughputResult[]): string {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      presets: { type: 'string', default: 'tiny,demo' },
-      backends: { type: 'string' },
-      batch: { type: 'string' },
-      runs: { type: 'string', default: '3' },
-      warmup: { type: 'string', default: '1' },
-      steps: { type: 'string' },
-      json: { type: 'string' },
-    },
+  const values = scriptArgsOrExit(`Usage:
+  npx tsx bench/train-throughput.ts [--presets tiny,demo] [--backends wasm,cpu] [--batch N] [--runs 3]
+                                    [--warmup 1] [--steps N] [--json FILE]`, {
+    presets: { type: 'string', default: 'tiny,demo' },
+    backends: { type: 'string' },
+    batch: { type: 'string' },
+    runs: { type: 'string', default: '3' },
+    warmup: { type: 'string', default: '1' },
+    steps: { type: 'string' },
+    json: { type: 'string' },
   });
   const best = await initBackend();
   const backends = values.backends

@@ -1,4 +1,5 @@
 import pino from 'pino';
+import pretty from 'pino-pretty';
 
 /** Paths that must never reach a log line. */
 const REDACT = [
@@ -8,8 +9,18 @@ const REDACT = [
 ];
 
 /**
+ * Where log lines go: stderr (so that CLI commands can print JSON on stdout). JSON lines, for log collectors
+ * and files; when stderr is a terminal, human-readable lines through pino-pretty instead (synchronously, in
+ * this thread, so nothing is lost at exit).
+ */
+export function logDestination(tty: boolean = Boolean(process.stderr.isTTY), fd = 2): pino.DestinationStream {
+  if (tty) return pretty({ destination: fd, sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' });
+  return pino.destination({ dest: fd, sync: true });
+}
+
+/**
  * The process-wide structured logger. Level from LOG_LEVEL (default `info`; tests run with `silent`
- * unless LOG_LEVEL is set). Logs go to stderr so that CLI commands can print JSON on stdout.
+ * unless LOG_LEVEL is set). See {@link logDestination} for the format.
  */
 export const logger = pino(
   {
@@ -17,7 +28,7 @@ export const logger = pino(
     redact: { paths: REDACT, censor: '[redacted]' },
     base: undefined,
   },
-  pino.destination(2),
+  logDestination(),
 );
 
 /** A child logger tagged with the module it belongs to. */

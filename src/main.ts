@@ -4,10 +4,18 @@
  * SIGINT/SIGTERM (queued requests fail with a message, a running training run saves a checkpoint first, exit 0).
  */
 import { isUserError } from './errors.js';
+import { scriptArgsOrExit } from './util/script-args.js';
 import { logger } from './log.js';
-import { startApp, type RunningApp } from './bot/web/app.js';
+import { startApp, type RunningApp } from './app.js';
+
+const USAGE = `Usage: npm start   (under a supervisor: node --import tsx src/main.ts)
+
+Starts the bot: /healthz and /metrics on HOST:PORT (default 127.0.0.1:8787), Discord and Slack when their
+tokens are set, and the local playground when none is (or PLAYGROUND=1). It takes no flags: every setting is
+an environment variable, listed with its meaning in .env.example and the README's Configuration table.`;
 
 async function main(): Promise<void> {
+  scriptArgsOrExit(USAGE, {});
   let app: RunningApp | null = null;
   let stopping = false;
   const shutdown = (signal: string) => {

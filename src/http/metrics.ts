@@ -6,14 +6,15 @@
  * Counters count since this process started: rows the store had before are skipped.
  */
 import client from 'prom-client';
-import type { Db } from '../bot/core/store/database.js';
+import type { BotStore } from '../bot/core/store/index.js';
+import type { LoadedSampler, SamplerProvider } from '../bot/core/deps.js';
 import type { Route } from './server.js';
 import { readOnlyRoute } from './server.js';
 
 /** Where the gauges read from; each is optional (a part that is not loaded yet reads as empty). */
 export interface MetricsSources {
-  /** The bot's SQLite database (generations, feedback, runs). */
-  db?: Db;
+  /** The bot's store (generations, feedback, runs). */
+  store?: MetricsStore;
   /** The generation queue. */
   queue?: { stats(): { waiting: number; running: number } };
   /** The training runner. */
@@ -26,10 +27,15 @@ export interface MetricsSources {
   servedModel?: () => Promise<{ name: string; clipModel: string } | null>;
 }
 
+/** What the metrics read from the store. */
+export type MetricsStore = Pick<BotStore, 'isOpen'> & {
+  generations: Pick<BotStore['generations'], 'lastPosition' | 'after'>;
+  feedback: Pick<BotStore['feedback'], 'lastId' | 'after'>;
+  runs: Pick<BotStore['runs'], 'countByStatus'>;
+};
+
 /** Latency buckets in seconds: from a cached small model to a big one behind a long queue. */
 export const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
-
-const RUN_STATUSES = ['running', 'completed', 'early-stop', 'stopped', 'failed'] as const;
 
 /** The process's metrics; see the module comment. */
 export class AppMetrics {
@@ -85,14 +91,8 @@ export class AppMetrics {
     new client.Gauge({
       name: 'cvae_training_runs', help: 'Training runs recorded in the store, by status.', labelNames: ['status'], registers,
       collect() {
-        const counts = new Map<string, number>(RUN_STATUSES.map((s) => [s, 0]));
-        const db = self.liveDb();
-        if (db) {
-          for (const r of db.prepare('SELECT status, COUNT(*) AS n FROM runs GROUP BY status').all() as { status: string; n: number }[]) {
-            counts.set(r.status, r.n);
-          }
-        }
-        for (const [status, n] of counts) this.set({ status }, n);
+        const counts = self.liveStore()?.runs.countByStatus() ?? { running: 0, completed: 0, 'early-stop': 0, stopped: 0, failed: 0 };
+        for (const [status, n] of Object.entries(counts)) this.set({ status }, n);
       },
     });
     new client.Gauge({
@@ -111,9 +111,9 @@ export class AppMetrics {
 
   /** Connects (or replaces) sources. Store rows that exist now are not counted. */
   attach(sources: MetricsSources): void {
-    if (sources.db && sources.db !== this.sources.db) {
-      this.generationCursor = (sources.db.prepare('SELECT COALESCE(MAX(rowid), 0) AS n FROM generations').get() as { n: number }).n;
-      this.feedbackCursor = (sources.db.prepare('SELECT COALESCE(MAX(id), 0) AS n FROM feedback').get() as { n: number }).n;
+    if (sources.store && sources.store !== this.sources.store) {
+      this.generationCursor = sources.store.generations.lastPosition();
+      this.feedbackCursor = sources.store.feedback.lastId();
     }
     this.sources = { ...this.sources, ...sources };
   }
@@ -126,19 +126,14 @@ export class AppMetrics {
 
   /** Counts generations and reactions recorded since the last call. */
   syncFromStore(): void {
-    const db = this.liveDb();
-    if (!db) return;
-    const gens = db.prepare(
-      'SELECT rowid AS rid, platform, kind, model, latency_ms AS latencyMs FROM generations WHERE rowid > ? ORDER BY rowid LIMIT 10000',
-    ).all(this.generationCursor) as { rid: number; platform: string; kind: string; model: string; latencyMs: number }[];
-    for (const g of gens) {
+    const store = this.liveStore();
+    if (!store) return;
+    for (const g of store.generations.after(this.generationCursor)) {
       this.generations.inc({ platform: g.platform, kind: g.kind, model: g.model });
       this.latency.observe({ platform: g.platform, kind: g.kind }, g.latencyMs / 1000);
-      this.generationCursor = g.rid;
+      this.generationCursor = g.position;
     }
-    const fb = db.prepare('SELECT id, kind, added FROM feedback WHERE id > ? ORDER BY id LIMIT 10000')
-      .all(this.feedbackCursor) as { id: number; kind: string; added: number }[];
-    for (const f of fb) {
+    for (const f of store.feedback.after(this.feedbackCursor)) {
       this.feedback.inc({ kind: f.kind, action: f.added ? 'added' : 'removed' });
       this.feedbackCursor = f.id;
     }
@@ -159,8 +154,28 @@ export class AppMetrics {
     });
   }
 
-  private liveDb(): Db | null {
-    const db = this.sources.db;
-    return db && db.open ? db : null;
+  private liveStore(): MetricsStore | null {
+    const store = this.sources.store;
+    return store && store.isOpen() ? store : null;
+  }
+}
+
+/** A sampler provider that times each decoder call (one batch of queued requests) for the metrics. */
+export class TimedSamplerProvider implements SamplerProvider {
+  constructor(readonly inner: SamplerProvider, private readonly metrics: Pick<AppMetrics, 'observeSamplerBatch'>) {}
+
+  async get(name?: string): Promise<LoadedSampler> {
+    const s = await this.inner.get(name);
+    return {
+      ...s,
+      sample: async (embeddings, seeds) => {
+        const t0 = performance.now();
+        try {
+          return await s.sample(embeddings, seeds);
+        } finally {
+          this.metrics.observeSamplerBatch((performance.now() - t0) / 1000, seeds.length);
+        }
+      },
+    };
   }
 }

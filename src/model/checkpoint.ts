@@ -20,9 +20,10 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { UserError } from '../errors.js';
 import { childLogger } from '../log.js';
-import type { LossTerms } from '../training/events.js';
+import type { LossTerms } from './loss.js';
 import { Cvae } from './cvae.js';
-import { fileIOHandler, syncDir, weightBytes, weightDataBytes, writeFileDurable } from './file-io.js';
+import { fileIOHandler, weightBytes, weightDataBytes } from './file-io.js';
+import { syncDir, writeFileDurable } from '../util/durable-write.js';
 import { validatePreset, type Preset } from './presets.js';
 
 const log = childLogger('checkpoint');

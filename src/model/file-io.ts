@@ -1,49 +1,18 @@
 /**
  * File-system IO for TensorFlow.js: a `tf.io.IOHandler` that saves and loads layers models as
- * `model.json` + `weights.bin` in a folder (the pure-JS backend has no `file://` handler), and the
- * durable-write helpers the checkpoint code uses (write, fsync, rename).
+ * `model.json` + `weights.bin` in a folder (the pure-JS backend has no `file://` handler), written durably
+ * with src/util/durable-write.ts.
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.js';
+import { syncDir, writeFileDurable } from '../util/durable-write.js';
 
 /** Name of the topology + manifest file in a model folder. */
 export const MODEL_JSON = 'model.json';
 /** Name of the single weights shard in a model folder. */
 export const WEIGHTS_BIN = 'weights.bin';
-
-/** Writes a file and flushes it to disk before returning. */
-export async function writeFileDurable(file: string, data: string | Uint8Array): Promise<void> {
-  const handle = await fsp.open(file, 'w');
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-/** Flushes a directory entry table (after creating or renaming entries in it). Best effort on platforms without directory fsync. */
-export async function syncDir(dir: string): Promise<void> {
-  let handle: fsp.FileHandle | null = null;
-  try {
-    handle = await fsp.open(dir, 'r');
-    await handle.sync();
-  } catch {
-    // Some file systems (and Windows) cannot fsync a directory; the rename is still atomic.
-  } finally {
-    await handle?.close();
-  }
-}
-
-/** Writes JSON atomically: a temporary sibling file, fsync, rename over the target. */
-export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${Date.now()}`);
-  await writeFileDurable(tmp, JSON.stringify(value, null, 2) + '\n');
-  await fsp.rename(tmp, file);
-  await syncDir(path.dirname(file));
-}
 
 const BYTES_PER_ELEMENT: Record<string, number> = { float32: 4, int32: 4, bool: 1 };
 /** Stored width of quantized weights (TensorFlow.js dequantizes them on load; see weights-float16.ts). */

@@ -11,6 +11,12 @@
  *    r cos(2 pi u2), r sin(2 pi u2) with r = sqrt(-2 ln u1), computed in float64 and stored as float32.
  */
 
+/**
+ * The largest seed the bot and the CLI hand out or accept from people: 2^31 − 1, the most a Discord integer
+ * option allows. (The latent itself takes any safe integer.)
+ */
+export const MAX_SEED = 0x7fffffff;
+
 /** splitmix32 step: returns the next state and a well-mixed output. */
 function splitmix32(state: number): [next: number, out: number] {
   const next = (state + 0x9e3779b9) | 0;

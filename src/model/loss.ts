@@ -87,6 +87,17 @@ export function klSum(mu: tf.Tensor2D, logvar: tf.Tensor2D): tf.Tensor1D {
   );
 }
 
+/**
+ * The loss terms as plain numbers (batch means, read back from a {@link CvaeLoss}): what training reports and
+ * checkpoints record. `ssim` is the mean SSIM (higher is better).
+ */
+export interface LossTerms {
+  total: number;
+  bce: number;
+  kl: number;
+  ssim: number;
+}
+
 /** The loss and its terms, each a batch mean. */
 export interface CvaeLoss {
   /** mean(bce + 0.5 kl + 0.1 (1 − ssim)): what training minimises. */

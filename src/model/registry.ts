@@ -12,7 +12,8 @@ import { UserError } from '../errors.js';
 import { childLogger } from '../log.js';
 import { dataDir } from '../paths.js';
 import { readCheckpointMeta, type CheckpointMeta } from './checkpoint.js';
-import { writeJsonAtomic } from './file-io.js';
+import { isValidName } from '../util/names.js';
+import { writeJsonAtomic } from '../util/durable-write.js';
 import { prepareCheckpointForServing } from './sampler-factory.js';
 
 const log = childLogger('registry');
@@ -20,7 +21,6 @@ const log = childLogger('registry');
 /** File name of the registry state inside the root. */
 export const REGISTRY_FILE = 'registry.json';
 
-const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 const stateSchema = z.object({
   version: z.literal(1),
@@ -90,7 +90,7 @@ export class CheckpointRegistry {
       return found;
     }
     for (const e of entries) {
-      if (!e.isDirectory() || e.name.startsWith('.') || !NAME_RE.test(e.name)) continue;
+      if (!e.isDirectory() || e.name.startsWith('.') || !isValidName(e.name)) continue;
       const base = path.join(this.root, e.name);
       const dir = [base, path.join(base, 'best'), path.join(base, 'last')].find((d) => existsSync(path.join(d, 'meta.json')));
       if (dir) found.set(e.name, dir);
@@ -128,7 +128,7 @@ export class CheckpointRegistry {
    * @throws UserError for an invalid name or a folder without a checkpoint
    */
   async register(name: string, dir: string): Promise<void> {
-    if (!NAME_RE.test(name)) {
+    if (!isValidName(name)) {
       throw new UserError(`"${name}" is not a usable model name: use 1-64 letters, digits, dots, dashes or underscores.`);
     }
     await readCheckpointMeta(dir); // throws a UserError when there is no checkpoint

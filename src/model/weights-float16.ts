@@ -7,7 +7,8 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
-import { MODEL_JSON, WEIGHTS_BIN, weightBytes, writeFileDurable } from './file-io.js';
+import { MODEL_JSON, WEIGHTS_BIN, weightBytes } from './file-io.js';
+import { writeFileDurable } from '../util/durable-write.js';
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);

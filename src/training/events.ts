@@ -6,14 +6,7 @@
  * Numbering: `epoch` is 1-based (the epoch being run, or just finished); `step` is the 1-based global
  * optimizer step (steps completed so far, over the whole run including resumed parts).
  */
-
-/** The loss terms of the CVAE, batch means (see src/model/loss.ts). `ssim` is the mean SSIM (higher is better). */
-export interface LossTerms {
-  total: number;
-  bce: number;
-  kl: number;
-  ssim: number;
-}
+import type { LossTerms } from '../model/loss.js';
 
 /** The run is set up: model built (or restored) and the data sizes are known. */
 export interface StartEvent {

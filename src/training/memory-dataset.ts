@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Batch, BatchOptions, BatchSource, Split } from './dataset.js';
-import { mixSeeds, mulberry32, permutation } from './prng.js';
+import { mixSeeds, mulberry32, permutation } from '../util/prng.js';
 
 /** The examples of one split, row-major: `n * resolution² * 3` image bytes and `n * embeddingDim` floats. */
 export interface InMemorySplit {

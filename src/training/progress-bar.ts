@@ -3,7 +3,8 @@
  * one summary line per epoch above it; plain lines (epochs, and a step line at most every 30 s) elsewhere.
  */
 import cliProgress from 'cli-progress';
-import type { LossTerms, TrainingEvent } from './events.js';
+import type { LossTerms } from '../model/loss.js';
+import type { TrainingEvent } from './events.js';
 import { formatDuration } from './throughput.js';
 
 /** `total 123.4 (bce 120.1, kl 6.2, ssim 0.412)` */

@@ -6,7 +6,7 @@
  * Labelled in checkpoint metadata by its fingerprint `synthetic-random:N:seed`.
  */
 import { InMemoryDataset, type Example } from './memory-dataset.js';
-import { gaussian, mixSeeds, mulberry32 } from './prng.js';
+import { gaussian, mixSeeds, mulberry32 } from '../util/prng.js';
 
 export interface SyntheticMemoryOptions {
   count: number;

@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Cvae } from '../model/cvae.js';
 import { cvaeLoss } from '../model/loss.js';
-import type { LossTerms } from './events.js';
+import type { LossTerms } from '../model/loss.js';
 
 /**
  * One optimizer step on a batch: forward (training) + loss inside the gradient tape, optional clipping by

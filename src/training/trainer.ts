@@ -11,7 +11,7 @@
  *   loss-curve.png          train/val loss per epoch, updated every epoch
  *   history.json            run settings and one record per finished epoch (the loss history; resumes with the run)
  */
-import { copyFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -25,9 +25,11 @@ import { latentForSeed } from '../model/sampler.js';
 import type { Preset } from '../model/presets.js';
 import type { BatchSource } from './dataset.js';
 import { bestStateFromHistory, INITIAL_BEST_STATE, shouldStopEarly, updateBest, type BestState } from './early-stopping.js';
-import type { DoneReason, LossTerms, TrainingEvent } from './events.js';
+import type { LossTerms } from '../model/loss.js';
+import type { DoneReason, TrainingEvent } from './events.js';
 import { lossCurvePng } from './loss-curve.js';
-import { mixSeeds } from './prng.js';
+import { copyFileAtomic, writeFileAtomic } from '../util/durable-write.js';
+import { mixSeeds } from '../util/prng.js';
 import { remainingImages, ThroughputMeter } from './throughput.js';
 import { imagesToTensor, trainStep } from './train-step.js';
 
@@ -511,21 +513,11 @@ function checkSource(source: BatchSource, preset: Preset): void {
   }
 }
 
-/** Puts copies of the epoch's PNGs into a checkpoint folder (through a temporary name and a rename). */
+/** Puts copies of the epoch's PNGs into a checkpoint folder (atomically: readers never see half a file). */
 async function copyArtefacts(dir: string, samplePng: string, curvePng: string): Promise<void> {
   for (const [from, name] of [[samplePng, 'samples.png'], [curvePng, 'loss-curve.png']] as const) {
-    const tmp = path.join(dir, `.${name}.tmp-${process.pid}`);
-    await copyFile(from, tmp);
-    await rename(tmp, path.join(dir, name));
+    await copyFileAtomic(from, path.join(dir, name));
   }
-}
-
-/** Writes a file through a temporary name and a rename, so readers never see half a file. */
-async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  await writeFile(tmp, data);
-  await rename(tmp, file);
 }
 
 function nanTerms(): LossTerms {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
-import { argsOf, durationSeconds, envOf, finalStage, parseDockerfile, parseDockerignore, isDockerIgnored, readRepoFile, repoRoot } from './lib.js';
+import { argsOf, durationSeconds, envOf, finalStage, parseDockerfile, parseDockerignore, isDockerIgnored, readRepoFile, repoRoot } from './helpers.js';
 
 interface ComposeService {
   build?: { context?: string; dockerfile?: string } | string;

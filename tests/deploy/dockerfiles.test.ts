@@ -23,7 +23,7 @@ import {
   parseDockerignore,
   readRepoFile,
   repoRoot,
-} from './lib.js';
+} from './helpers.js';
 
 const DOCKERFILES = ['deploy/Dockerfile', 'deploy/Dockerfile.gpu'] as const;
 const GPU_BASE = 'nvidia/cuda:11.2.2-cudnn8-runtime-ubuntu20.04';
@@ -206,7 +206,7 @@ test('Dockerfile (CPU): node:20-bookworm-slim, same Node major as package.json e
 });
 
 test('.dockerignore keeps secrets, host state and tests out, and the app in', () => {
-  for (const p of ['.env', '.env.local', 'node_modules/sharp/package.json', 'data/store.sqlite', '.git/config', 'tests/deploy/lib.ts', 'bench/run.ts', 'x.log']) {
+  for (const p of ['.env', '.env.local', 'node_modules/sharp/package.json', 'data/store.sqlite', '.git/config', 'tests/deploy/helpers.ts', 'bench/run.ts', 'x.log']) {
     assert.ok(isDockerIgnored(ignoreRules, p), `${p} is excluded`);
   }
   for (const p of ['package.json', 'package-lock.json', 'tsconfig.json', 'src/paths.ts', 'bin/cvae.js', 'tests/fixtures/tiny-clip/config.json']) {

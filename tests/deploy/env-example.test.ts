@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
-import { envOf, envVarsReadBy, finalStage, listFiles, parseDockerfile, parseEnvExample, parseUnit, readRepoFile, repoRoot, upperCaseKeys } from './lib.js';
+import { envOf, envVarsReadBy, finalStage, listFiles, parseDockerfile, parseEnvExample, parseUnit, readRepoFile, repoRoot, upperCaseKeys } from './helpers.js';
 
 /** Variables that are not the operator's to set: set by Node's test runner, by CI, or plumbing of the images. */
 const NOT_CONFIGURATION = new Set(['NODE_TEST_CONTEXT', 'NODE_ENV', 'CI', 'HOME', 'PATH', 'TMPDIR', 'DEBIAN_FRONTEND', 'NPM_CONFIG_UPDATE_NOTIFIER']);

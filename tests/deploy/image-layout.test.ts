@@ -12,7 +12,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
-import { argsOf, copyBuildContext, durationSeconds, envOf, finalStage, healthcheckCommand, parseDockerfile, readRepoFile, repoRoot } from './lib.js';
+import { argsOf, copyBuildContext, durationSeconds, envOf, finalStage, healthcheckCommand, parseDockerfile, readRepoFile, repoRoot } from './helpers.js';
 
 const DOCKERFILE = 'deploy/Dockerfile';
 const STARTUP_LIMIT_MS = 150_000;

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Command, Option } from 'commander';
 import { buildProgram } from '../../src/cli/index.js';
-import { readRepoFile } from './lib.js';
+import { readRepoFile } from './helpers.js';
 
 /** CLI invocations in a Markdown text: lines of fenced blocks and inline code spans, as argument lists. */
 export function cliInvocations(markdown: string): { line: string; args: string[] }[] {

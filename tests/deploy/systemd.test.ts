@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
-import { durationSeconds, parseUnit, readRepoFile, repoRoot } from './lib.js';
+import { durationSeconds, parseUnit, readRepoFile, repoRoot } from './helpers.js';
 
 const UNIT = 'deploy/cvae-bot.service';
 const unit = parseUnit(readRepoFile(UNIT));

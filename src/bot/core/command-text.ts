@@ -1,22 +1,25 @@
 /**
  * Parsing of command text typed as one line, shared by the adapters that get free text (Slack's slash commands,
  * the web playground's chat box): `/imagine <prompt> --count N --seed N --model NAME`, the training verbs
- * (`start preset:NAME epochs:N dataset:DIR`, `status`, `stop`) and the model verbs (`list`, `use NAME`).
- * Pure functions; range checks (count 1-4, prompt length) stay in the core's validation.
+ * (`start preset:NAME epochs:N dataset:DIR`, `status`, `stop`) and the model verbs (`list`, `use NAME`); and
+ * the one mapping of a parsed training or model command to the core's calls ({@link runTrainCommand},
+ * {@link runModelCommand}). Platform text (Slack's escaping, its `/cvae-*` command names) is the adapter's:
+ * it unescapes before parsing and passes its own usage lines.
  */
 import { UserError } from '../../errors.js';
+import type { Actor, BotCore, TrainingProgressSink } from './types.js';
 
 /** Usage of `/imagine`, shown when the command text cannot be understood. */
 export const IMAGINE_USAGE =
   'Usage: `/imagine <prompt> [--count 1-4] [--seed N] [--model NAME]`\n' +
   'Example: `/imagine sheep on a green hill --count 4 --seed 7`';
 
-/** Usage of `/cvae-train`. */
+/** Usage of `/train` (an adapter whose command has another name passes its own). */
 export const TRAIN_USAGE =
-  'Usage: `/cvae-train start preset:<name> [epochs:N] [dataset:DIR]`, `/cvae-train status`, `/cvae-train stop`';
+  'Usage: `/train start preset:<name> [epochs:N] [dataset:DIR]`, `/train status`, `/train stop`';
 
-/** Usage of `/cvae-model`. */
-export const MODEL_USAGE = 'Usage: `/cvae-model list`, `/cvae-model use <name>`';
+/** Usage of `/model` (an adapter whose command has another name passes its own). */
+export const MODEL_USAGE = 'Usage: `/model list`, `/model use <name>`';
 
 /** What `/imagine <text>` asks for. */
 export interface ImagineCommand {
@@ -26,22 +29,14 @@ export interface ImagineCommand {
   model?: string;
 }
 
-/** What `/cvae-train <text>` asks for. */
+/** What `/train <text>` asks for. */
 export type TrainCommand =
   | { verb: 'start'; preset: string; epochs?: number; dataset?: string }
   | { verb: 'status' }
   | { verb: 'stop' };
 
-/** What `/cvae-model <text>` asks for. */
+/** What `/model <text>` asks for. */
 export type ModelCommand = { verb: 'list' } | { verb: 'use'; name: string };
-
-/**
- * Undo Slack's escaping of command text: Slack sends `&`, `<` and `>` as `&amp;`, `&lt;`, `&gt;`
- * (mentions and links stay in their `<@U123>` / `<https://...>` form, which the core strips).
- */
-export function unescapeSlackText(text: string): string {
-  return text.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
-}
 
 /**
  * Split command text on whitespace, shell-like: `"double quoted"` and `'single quoted'` runs (also inside a
@@ -119,7 +114,7 @@ function parseInteger(name: string, value: string | undefined, usage: string): n
  * (count 1-4, prompt length, mentions only) are the core's.
  */
 export function parseImagineText(text: string): ImagineCommand {
-  const words = unescapeSlackText(text).split(/\s+/).filter(Boolean);
+  const words = text.split(/\s+/).filter(Boolean);
   const { positional, options } = parseOptions(words, ['count', 'seed', 'model'], IMAGINE_USAGE, false);
   const prompt = positional.join(' ').trim();
   if (!prompt) throw new UserError(`Tell me what to draw.\n${IMAGINE_USAGE}`);
@@ -134,37 +129,57 @@ export function parseImagineText(text: string): ImagineCommand {
 }
 
 /**
- * Parse the text of `/cvae-train`: `start preset:NAME [epochs:N] [dataset:DIR]` (or `--preset NAME`,
- * or the preset as the first word after `start`), `status`, `stop`.
+ * Parse the text of `/train`: `start preset:NAME [epochs:N] [dataset:DIR]` (or `--preset NAME`,
+ * or the preset as the first word after `start`), `status`, `stop`. Errors end with `usage`.
  */
-export function parseTrainText(text: string): TrainCommand {
-  const { positional, options } = parseOptions(tokenize(unescapeSlackText(text)), ['preset', 'epochs', 'dataset'], TRAIN_USAGE, true);
+export function parseTrainText(text: string, usage: string = TRAIN_USAGE): TrainCommand {
+  const { positional, options } = parseOptions(tokenize(text), ['preset', 'epochs', 'dataset'], usage, true);
   const verb = (positional.shift() ?? '').toLowerCase();
   if (verb === 'status' || verb === 'stop') {
-    if (positional.length || options.size) throw new UserError(`\`${verb}\` takes no options.\n${TRAIN_USAGE}`);
+    if (positional.length || options.size) throw new UserError(`\`${verb}\` takes no options.\n${usage}`);
     return { verb };
   }
   if (verb !== 'start') {
-    throw new UserError(verb ? `Unknown action \`${verb}\`.\n${TRAIN_USAGE}` : TRAIN_USAGE);
+    throw new UserError(verb ? `Unknown action \`${verb}\`.\n${usage}` : usage);
   }
   let preset = options.get('preset');
   if (preset === undefined && positional.length) preset = positional.shift();
-  if (positional.length) throw new UserError(`I did not understand \`${positional.join(' ')}\`.\n${TRAIN_USAGE}`);
-  if (!preset) throw new UserError(`Which preset? \n${TRAIN_USAGE}`);
+  if (positional.length) throw new UserError(`I did not understand \`${positional.join(' ')}\`.\n${usage}`);
+  if (!preset) throw new UserError(`Which preset? \n${usage}`);
   const cmd: TrainCommand = { verb: 'start', preset };
-  const epochs = parseInteger('epochs', options.get('epochs'), TRAIN_USAGE);
+  const epochs = parseInteger('epochs', options.get('epochs'), usage);
   if (epochs !== undefined) cmd.epochs = epochs;
   const dataset = options.get('dataset');
   if (dataset !== undefined) cmd.dataset = dataset;
   return cmd;
 }
 
-/** Parse the text of `/cvae-model`: `list` (also the default when empty) or `use NAME`. */
-export function parseModelText(text: string): ModelCommand {
-  const words = tokenize(unescapeSlackText(text));
+/** Parse the text of `/model`: `list` (also the default when empty) or `use NAME`. Errors end with `usage`. */
+export function parseModelText(text: string, usage: string = MODEL_USAGE): ModelCommand {
+  const words = tokenize(text);
   const verb = (words.shift() ?? 'list').toLowerCase();
   if (verb === 'list' && words.length === 0) return { verb: 'list' };
   if (verb === 'use' && words.length === 1) return { verb: 'use', name: words[0] };
-  if (verb === 'use' && words.length === 0) throw new UserError(`Which model? \n${MODEL_USAGE}`);
-  throw new UserError(`I did not understand \`${[verb, ...words].join(' ')}\`.\n${MODEL_USAGE}`);
+  if (verb === 'use' && words.length === 0) throw new UserError(`Which model? \n${usage}`);
+  throw new UserError(`I did not understand \`${[verb, ...words].join(' ')}\`.\n${usage}`);
+}
+
+/**
+ * Runs a parsed `/train` command through the core; resolves with the reply text.
+ * @param sink makes the progress sink of a started run (called only for `start`)
+ */
+export function runTrainCommand(core: BotCore, actor: Actor, cmd: TrainCommand, sink: () => TrainingProgressSink): Promise<string> {
+  switch (cmd.verb) {
+    case 'start':
+      return core.trainStart(actor, { preset: cmd.preset, epochs: cmd.epochs, dataset: cmd.dataset }, sink());
+    case 'status':
+      return core.trainStatus(actor);
+    case 'stop':
+      return core.trainStop(actor);
+  }
+}
+
+/** Runs a parsed `/model` command through the core; resolves with the reply text. */
+export function runModelCommand(core: BotCore, actor: Actor, cmd: ModelCommand): Promise<string> {
+  return cmd.verb === 'list' ? core.modelList(actor) : core.modelUse(actor, cmd.name);
 }

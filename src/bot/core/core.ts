@@ -6,6 +6,7 @@ import crypto from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { childLogger } from '../../log.js';
 import { sameClipModel } from '../../model/clip/clip-name.js';
+import { MAX_SEED } from '../../model/latent.js';
 import { UserError } from './errors.js';
 import { AdminPolicy } from './admin.js';
 import { validateCount, validateModelName, validatePrompt, validateSeed } from './prompt.js';
@@ -54,8 +55,6 @@ export interface BotCoreHandle extends BotCore {
   close(): Promise<void>;
   readonly queue: GenerationQueue<GenerationJob, GenerationOutput>;
 }
-
-const MAX_SEED = 0x7fffffff;
 
 /** Builds the bot core over its injected dependencies. */
 export function createBotCore(deps: BotCoreDeps): BotCoreHandle {
@@ -137,7 +136,7 @@ export function createBotCore(deps: BotCoreDeps): BotCoreHandle {
     imageCache.set(record.id, { pngs: images, record });
     log.info({ generationId: record.id, kind, platform: actor.platform, workspaceId: actor.workspaceId, channelId: actor.channelId,
       userId: actor.userId, prompt: job.prompt, seeds: job.seeds, model: out.model, latencyMs: record.latencyMs }, 'generation');
-    return { generationId: record.id, prompt: job.prompt, seeds: job.seeds, model: out.model, grid, images, text: summary(record) };
+    return { generationId: record.id, prompt: job.prompt, seeds: job.seeds, model: out.model, userId: actor.userId, grid, images, text: summary(record) };
   }
 
   function randomSeed(): number {
@@ -237,7 +236,6 @@ export function createBotCore(deps: BotCoreDeps): BotCoreHandle {
       const entry = await deps.catalog.resolve(n);
       await deps.samplers.get(n); // loads it and refuses a CLIP mismatch before switching
       await deps.catalog.activate(n);
-      deps.store.runs.markActivated(n, entry.dir);
       deps.onModelChanged?.(n);
       log.info({ model: n, platform: actor.platform, userId: actor.userId }, 'served model switched');
       return `Now serving \`${n}\` (${entry.meta.preset}, ${entry.meta.resolution} px).`;

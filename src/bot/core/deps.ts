@@ -1,6 +1,6 @@
 /**
  * What the core needs from the model side, as small interfaces so the core can be wired with the real
- * ClipEmbedder / Sampler / CheckpointRegistry (see sampler-provider.ts and src/bot/run.ts).
+ * ClipEmbedder / Sampler / CheckpointRegistry (see sampler-provider.ts and src/app.ts).
  */
 
 /** Turns text into L2-normalised CLIP embeddings (implemented by ClipEmbedder). */

@@ -14,11 +14,6 @@ export class NotAllowedError extends UserError {
   }
 }
 
-/** True for NotAllowedError. */
-export function isNotAllowedError(err: unknown): err is NotAllowedError {
-  return err instanceof NotAllowedError;
-}
-
 /** Generic apology for errors that are not meant for the user. */
 export const GENERIC_APOLOGY = 'Sorry, something went wrong on my side. Please try again in a moment.';
 

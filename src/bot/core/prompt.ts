@@ -4,6 +4,8 @@
  * control characters are stripped; whitespace is collapsed. Prompts only ever go to the CLIP tokenizer,
  * the database (bound parameters) and structured logs (JSON-escaped); never to a shell or a path.
  */
+import { MAX_SEED } from '../../model/latent.js';
+import { isValidName, NAME_RULE } from '../../util/names.js';
 import { UserError } from './errors.js';
 
 /** Longest prompt accepted, in characters (after cleaning). */
@@ -56,8 +58,8 @@ export function validateCount(count: number | undefined, max = 4): number {
 /** Checks a seed (a whole number 0..2^31-1); undefined stays undefined. */
 export function validateSeed(seed: number | undefined): number | undefined {
   if (seed === undefined || seed === null) return undefined;
-  if (!Number.isInteger(seed) || seed < 0 || seed > 0x7fffffff) {
-    throw new UserError('The seed must be a whole number from 0 to 2147483647.');
+  if (!Number.isInteger(seed) || seed < 0 || seed > MAX_SEED) {
+    throw new UserError(`The seed must be a whole number from 0 to ${MAX_SEED}.`);
   }
   return seed;
 }
@@ -65,8 +67,8 @@ export function validateSeed(seed: number | undefined): number | undefined {
 /** Checks a model (checkpoint) name: letters, digits, dot, dash, underscore, at most 64 characters. */
 export function validateModelName(name: string): string {
   const n = name.trim();
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(n)) {
-    throw new UserError('Model names use letters, digits, `.`, `-` and `_` (up to 64 characters). Try `/model list`.');
+  if (!isValidName(n)) {
+    throw new UserError(`Model names use ${NAME_RULE}. Try \`/model list\`.`);
   }
   return n;
 }

@@ -1,7 +1,8 @@
 /**
  * TrainingRunner: runs one training run per host as a child process (`cvae train --json-events`), reads its
- * JSON events line by line, reports progress to the sink of the channel it was started from (one status
- * message edited at most every 15 s, plus each epoch's sample grid and loss curve), records the run in
+ * JSON events line by line, reports structured progress ({@link TrainingProgress}: at most one update every
+ * 15 s, plus each epoch's sample grid and loss curve) to the sink of the channel it was started from, which
+ * renders it for its platform, records the run in
  * SQLite and, when the run ends with a checkpoint, registers that checkpoint. Stop sends SIGTERM: the
  * trainer saves a checkpoint and ends with a `done` event of reason `stopped`. The bot survives a crashing run.
  */
@@ -13,10 +14,12 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { childLogger } from '../../log.js';
 import { dataDir, repoRoot } from '../../paths.js';
-import { parseEventLine, type TrainingEvent, type LossTerms } from '../../training/events.js';
+import { isValidName } from '../../util/names.js';
+import { parseEventLine, type TrainingEvent } from '../../training/events.js';
 import { UserError } from './errors.js';
 import type { ModelCatalog } from './deps.js';
 import type { RunStore, RunStatus } from './store/run-store.js';
+import { formatTrainingProgress, type TrainingImage, type TrainingProgress } from './training-progress.js';
 import type { Actor, TrainingProgressSink } from './types.js';
 
 const log = childLogger('training-runner');
@@ -51,12 +54,12 @@ interface ActiveRun {
   sink: TrainingProgressSink;
   startedAt: number;
   stopping: boolean;
-  lastText: string;
+  /** The latest progress (what status() shows). */
+  last: TrainingProgress;
   lastUpdateAt: number;
-  pendingText: string | null;
+  pending: TrainingProgress | null;
   pendingTimer: NodeJS.Timeout | null;
   epochs: number | null;
-  lastEvent: TrainingEvent | null;
   done: Promise<void>;
   sinkChain: Promise<void>;
 }
@@ -89,7 +92,7 @@ export class TrainingRunner {
   /** Starts a run; resolves with the message to show once the child is started. */
   async start(actor: Actor, opts: { preset: string; epochs?: number; dataset?: string }, sink: TrainingProgressSink): Promise<string> {
     const preset = opts.preset.trim();
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(preset)) throw new UserError('Preset names use letters, digits, `.`, `-` and `_`.');
+    if (!isValidName(preset)) throw new UserError('Preset names use letters, digits, `.`, `-` and `_`.');
     this.o.checkPreset?.(preset);
     if (opts.epochs !== undefined && (!Number.isInteger(opts.epochs) || opts.epochs < 1 || opts.epochs > 1000)) {
       throw new UserError('Epochs must be a whole number from 1 to 1000.');
@@ -117,8 +120,9 @@ export class TrainingRunner {
         shell: false,
       });
       const run: ActiveRun = {
-        id, preset, child, sink, startedAt: this.o.now(), stopping: false, lastText: '', lastUpdateAt: Number.NEGATIVE_INFINITY,
-        pendingText: null, pendingTimer: null, epochs: opts.epochs ?? null, lastEvent: null, done: Promise.resolve(),
+        id, preset, child, sink, startedAt: this.o.now(), stopping: false, lastUpdateAt: Number.NEGATIVE_INFINITY,
+        last: { state: 'starting', runId: id, preset, epochs: opts.epochs ?? null, fraction: 0, resolution: null, trainSize: null },
+        pending: null, pendingTimer: null, epochs: opts.epochs ?? null, done: Promise.resolve(),
         sinkChain: Promise.resolve(),
       };
       this.run = run;
@@ -132,9 +136,14 @@ export class TrainingRunner {
     }
   }
 
+  /** Where the current run stands; null when none is going. */
+  progress(): TrainingProgress | null {
+    return this.run?.last ?? null;
+  }
+
   /** A one-paragraph status of the current (or last) run. */
   status(): string {
-    if (this.run) return this.run.lastText || `Training run \`${this.run.id}\` is starting…`;
+    if (this.run) return formatTrainingProgress(this.run.last);
     const last = this.o.runs.recent(1)[0];
     if (!last) return 'No training run is going, and none has run yet.';
     return `No training run is going. Last run \`${last.id}\`: ${last.status}${last.bestValLoss != null ? `, best val loss ${last.bestValLoss.toFixed(1)}` : ''}${last.message ? ` (${last.message})` : ''}.`;
@@ -185,7 +194,7 @@ export class TrainingRunner {
   }
 
   private resolveDataset(name: string): string {
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name) || name.includes('..')) {
+    if (!isValidName(name) || name.includes('..')) {
       throw new UserError('Dataset names use letters, digits, `.`, `-` and `_` (a folder under the data dir\'s `datasets/`).');
     }
     const dir = path.join(this.o.datasetsDir, name);
@@ -237,7 +246,6 @@ export class TrainingRunner {
     for await (const line of lines) {
       const event = parseEventLine(line);
       if (!event) continue;
-      run.lastEvent = event;
       if (event.type === 'done') doneEvent = event;
       else if (event.type === 'error') errorEvent = event;
       else this.onProgress(run, event);
@@ -252,7 +260,6 @@ export class TrainingRunner {
       status = done.reason;
       try {
         await this.o.catalog.register(run.id, done.checkpointDir);
-        this.o.runs.registerModel({ name: run.id, dir: done.checkpointDir, preset: run.preset, runId: run.id });
         registered = run.id;
       } catch (err) {
         message = `checkpoint not registered: ${(err as Error).message}`;
@@ -264,52 +271,63 @@ export class TrainingRunner {
     }
     this.o.runs.finish(run.id, { status, message, checkpointDir: done?.checkpointDir ?? null, bestValLoss: done?.bestValLoss ?? null });
     log.info({ runId: run.id, status, code, signal, registered }, 'training run ended');
-    const finalText = done
-      ? `Training run \`${run.id}\` ${done.reason === 'completed' ? 'finished' : done.reason === 'early-stop' ? 'stopped early (no more improvement)' : 'was stopped'} after ${done.epochsCompleted} epoch(s)${done.bestValLoss != null ? `, best val loss ${done.bestValLoss.toFixed(1)}` : ''}.${registered ? ` Checkpoint registered as \`${registered}\`; serve it with \`/model use ${registered}\`.` : ''}`
-      : `Training run \`${run.id}\` failed: ${message}`;
+    const ref = { runId: run.id, preset: run.preset, epochs: run.epochs };
+    const final: TrainingProgress = done
+      ? { ...ref, state: 'finished', reason: done.reason, epochsCompleted: done.epochsCompleted, bestValLoss: done.bestValLoss, registered,
+        fraction: done.reason === 'completed' ? 1 : run.last.fraction }
+      : { ...ref, state: 'failed', message: message ?? 'unknown error', fraction: run.last.fraction };
     if (run.pendingTimer) clearTimeout(run.pendingTimer);
-    run.lastText = finalText;
+    run.last = final;
     this.run = null;
     this.releaseLock();
-    await this.enqueueSink(run, () => run.sink.update(finalText));
+    await this.enqueueSink(run, () => run.sink.update(final));
     await run.sinkChain;
   }
 
   private onProgress(run: ActiveRun, event: TrainingEvent): void {
+    const ref = { runId: run.id, preset: run.preset };
     if (event.type === 'start') {
       run.epochs = event.epochs;
-      this.setStatus(run, `Training run \`${run.id}\` (preset \`${event.preset}\`, ${event.resolution} px, ${event.trainSize} training images): starting ${event.epochs} epoch(s)…`);
+      this.setStatus(run, { ...ref, state: 'starting', epochs: event.epochs, fraction: 0, resolution: event.resolution, trainSize: event.trainSize });
     } else if (event.type === 'step') {
-      this.setStatus(run, formatStep(run.id, event, run.epochs));
+      this.setStatus(run, {
+        ...ref, state: 'training', epochs: run.epochs, fraction: clamp01(event.step / Math.max(1, event.totalSteps)), epoch: event.epoch,
+        step: event.step, totalSteps: event.totalSteps, losses: event.losses, imagesPerSec: event.imagesPerSec, etaSec: event.etaSec,
+      });
     } else if (event.type === 'epoch') {
-      const caption = `Epoch ${event.epoch}/${event.epochs}: val loss ${event.val.total.toFixed(1)}${event.best ? ' (best so far)' : ''}`;
-      this.setStatus(run, `Training run \`${run.id}\`: epoch ${event.epoch}/${event.epochs} done. ${formatLosses('train', event.train)}; ${formatLosses('val', event.val)}.`);
+      this.setStatus(run, {
+        ...ref, state: 'epoch-done', epochs: event.epochs, fraction: clamp01(event.epoch / Math.max(1, event.epochs)), epoch: event.epoch,
+        train: event.train, val: event.val, best: event.best,
+      });
+      const about = { epoch: event.epoch, epochs: event.epochs, valLoss: event.val.total, best: event.best };
       this.enqueueSink(run, async () => {
         const [sample, curve] = await Promise.all([readOptional(event.samplePng), readOptional(event.lossCurvePng)]);
-        if (sample) await run.sink.image(`samples-epoch-${event.epoch}.png`, sample, `${caption}: samples`);
-        if (curve) await run.sink.image(`loss-epoch-${event.epoch}.png`, curve, `${caption}: loss curve`);
+        const images: TrainingImage[] = [];
+        if (sample) images.push({ ...about, kind: 'samples', png: sample });
+        if (curve) images.push({ ...about, kind: 'loss-curve', png: curve });
+        for (const image of images) await run.sink.image(image);
       });
     }
   }
 
-  /** Sets the status text; edits the message now if 15 s have passed since the last edit, else later. */
-  private setStatus(run: ActiveRun, text: string): void {
-    run.lastText = text;
+  /** Records the progress; sends it now if 15 s have passed since the last update, else later (the latest then). */
+  private setStatus(run: ActiveRun, progress: TrainingProgress): void {
+    run.last = progress;
     const wait = run.lastUpdateAt + this.o.minUpdateIntervalMs - this.o.now();
     if (wait <= 0 && !run.pendingTimer) {
       run.lastUpdateAt = this.o.now();
-      this.enqueueSink(run, () => run.sink.update(text));
+      this.enqueueSink(run, () => run.sink.update(progress));
       return;
     }
-    run.pendingText = text;
+    run.pending = progress;
     if (!run.pendingTimer) {
       run.pendingTimer = setTimeout(() => {
         run.pendingTimer = null;
-        if (this.run !== run || run.pendingText === null) return;
-        const t = run.pendingText;
-        run.pendingText = null;
+        if (this.run !== run || run.pending === null) return;
+        const p = run.pending;
+        run.pending = null;
         run.lastUpdateAt = this.o.now();
-        this.enqueueSink(run, () => run.sink.update(t));
+        this.enqueueSink(run, () => run.sink.update(p));
       }, Math.max(wait, 0));
       run.pendingTimer.unref();
     }
@@ -340,31 +358,6 @@ async function readOptional(file: string | undefined): Promise<Buffer | null> {
   }
 }
 
-/** `train loss 123.4 (bce 120.0, kl 6.1, ssim 0.42)` */
-export function formatLosses(label: string, l: LossTerms): string {
-  return `${label} loss ${l.total.toFixed(1)} (bce ${l.bce.toFixed(1)}, kl ${l.kl.toFixed(2)}, ssim ${l.ssim.toFixed(3)})`;
-}
-
-/** A text progress bar, e.g. `[██████░░░░░░░░░░] 37%`. */
-export function progressBar(fraction: number, width = 16): string {
-  const f = Math.min(1, Math.max(0, fraction));
-  const full = Math.round(f * width);
-  return `[${'█'.repeat(full)}${'░'.repeat(width - full)}] ${Math.round(f * 100)}%`;
-}
-
-/** `1h 02m`, `3m 20s`, `45s`. */
-export function formatDuration(sec: number): string {
-  const s = Math.max(0, Math.round(sec));
-  if (s >= 3600) return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
-  if (s >= 60) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
-  return `${s}s`;
-}
-
-/** The status message of a step event: progress bar, epoch, losses, speed and ETA. */
-export function formatStep(runId: string, e: Extract<TrainingEvent, { type: 'step' }>, epochs: number | null): string {
-  return [
-    `Training run \`${runId}\`: epoch ${e.epoch}${epochs ? `/${epochs}` : ''}, step ${e.step}/${e.totalSteps}`,
-    progressBar(e.step / Math.max(1, e.totalSteps)),
-    `${formatLosses('batch', e.losses)} · ${e.imagesPerSec.toFixed(1)} img/s · ETA ${e.etaSec == null ? 'unknown' : formatDuration(e.etaSec)}`,
-  ].join('\n');
+function clamp01(x: number): number {
+  return Math.min(1, Math.max(0, x));
 }

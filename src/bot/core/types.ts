@@ -2,6 +2,7 @@
  * The platform-neutral contract between the bot core and its chat adapters (Discord, Slack, ...).
  * The core never imports discord.js or Bolt; adapters parse, defer/ack, render replies and forward reactions.
  */
+import type { TrainingImage, TrainingProgress } from './training-progress.js';
 
 /** Chat platform a request comes from. */
 export type Platform = 'discord' | 'slack' | 'web';
@@ -34,6 +35,8 @@ export interface ImagineReply {
   prompt: string;
   seeds: number[];
   model: string;
+  /** Platform user id of who asked (the actor of imagine, reroll or variations). */
+  userId: string;
   /** PNG grid of all images. */
   grid: Buffer;
   /** Per-image PNG at display size. */
@@ -42,12 +45,15 @@ export interface ImagineReply {
   text: string;
 }
 
-/** Where a training run reports its progress (the channel it was started from). */
+/**
+ * Where a training run reports its progress (the channel it was started from). The sink renders it for its
+ * platform (formatTrainingProgress, trainingImageCaption in training-progress.ts).
+ */
 export interface TrainingProgressSink {
-  /** Edit the one status message; the core throttles to >= 15 s apart, except the final one. */
-  update(text: string): Promise<void>;
-  /** Post an image (per-epoch sample grid, loss curve). */
-  image(name: string, png: Buffer, caption: string): Promise<void>;
+  /** Show where the run stands (edit the one status message); the core throttles to >= 15 s apart, except the final one. */
+  update(progress: TrainingProgress): Promise<void>;
+  /** Post an image of an epoch (sample grid, loss curve). */
+  image(image: TrainingImage): Promise<void>;
 }
 
 /** Hooks an adapter may pass to imagine(), reroll() and variations(). */

@@ -4,7 +4,7 @@
  * therefore draws the same sample under a slightly different condition, so images stay close to the originals;
  * a variation is reproducible from (prompt, seeds, variationSeed).
  */
-import { mulberry32 } from '../../training/prng.js';
+import { mulberry32 } from '../../util/prng.js';
 
 /** Norm of the perturbation relative to the (unit) embedding. */
 export const VARIATION_STRENGTH = 0.35;

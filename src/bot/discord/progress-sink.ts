@@ -3,6 +3,7 @@
  * 15-minute interaction token) that is edited on each update, plus image posts.
  */
 import { AttachmentBuilder, type Client, type Message, type SendableChannels } from 'discord.js';
+import { formatTrainingProgress, trainingImageCaption, trainingImageName, type TrainingImage, type TrainingProgress } from '../core/training-progress.js';
 import type { TrainingProgressSink } from '../core/types.js';
 
 /** A sink that posts to channel `channelId`. */
@@ -14,12 +15,14 @@ export function channelProgressSink(client: Client, channelId: string): Training
     return c;
   }
   return {
-    async update(text: string) {
+    async update(progress: TrainingProgress) {
+      const text = formatTrainingProgress(progress);
       if (status) status = await status.edit({ content: text, allowedMentions: { parse: [] } });
       else status = await (await channel()).send({ content: text, allowedMentions: { parse: [] } });
     },
-    async image(name: string, png: Buffer, caption: string) {
-      await (await channel()).send({ content: caption, files: [new AttachmentBuilder(png, { name })], allowedMentions: { parse: [] } });
+    async image(image: TrainingImage) {
+      const files = [new AttachmentBuilder(image.png, { name: trainingImageName(image) })];
+      await (await channel()).send({ content: trainingImageCaption(image), files, allowedMentions: { parse: [] } });
     },
   };
 }

@@ -11,7 +11,8 @@ const log = childLogger('discord');
 /** Message payload for a generation: text, grid PNG, buttons; never pings anyone. */
 export function generationMessage(reply: ImagineReply): InteractionEditReplyOptions {
   return {
-    content: reply.text,
+    // Says who asked with a mention that pings nobody (allowedMentions below).
+    content: `${reply.text} · asked by <@${reply.userId}>`,
     files: [new AttachmentBuilder(reply.grid, { name: `cvae-${reply.generationId}.png`, description: reply.prompt.slice(0, 1000) })],
     components: generationButtons(reply.generationId, reply.images.length),
     allowedMentions: { parse: [] },

@@ -17,15 +17,11 @@ export interface BuiltSlackApp {
 }
 
 /**
- * Build the Bolt app with every listener registered: Socket Mode when `appToken` is set, else the HTTP
- * receiver (requests to `/slack/events`, signatures checked with the signing secret). Initialisation is
- * deferred: call `await app.init()` (it runs auth.test against the Web API) before `app.start()`.
+ * Build the Bolt app with every listener registered, and the receiver it runs on (for connection state):
+ * Socket Mode when `appToken` is set, else the HTTP receiver (requests to `/slack/events`, signatures checked
+ * with the signing secret). Initialisation is deferred: call `await app.init()` (it runs auth.test against the
+ * Web API) before `app.start()`.
  */
-export function createSlackApp(core: BotCore, config: SlackConfig): App {
-  return buildSlackApp(core, config).app;
-}
-
-/** {@link createSlackApp}, also giving the receiver (for connection state). */
 export function buildSlackApp(core: BotCore, config: SlackConfig): BuiltSlackApp {
   const logger = boltLogger();
   const clientOptions = {

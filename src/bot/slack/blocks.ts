@@ -33,9 +33,9 @@ export function slackText(text: string): string {
   return escapeMrkdwn(text).replace(/(^|[\s`(“"'])\/(train|model)\b/g, '$1/cvae-$2');
 }
 
-/** The text that introduces a generated grid (the file's initial comment): the core's summary, escaped. */
+/** The text that introduces a generated grid (the file's initial comment): the core's summary (prompt, seeds, model), escaped, and who asked. */
 export function generationComment(reply: ImagineReply): string {
-  return slackText(reply.text);
+  return `${slackText(reply.text)} · asked by <@${reply.userId}>`;
 }
 
 function button(actionId: string, text: string, value: string, style?: 'primary'): Button {

@@ -11,7 +11,6 @@ import type { BotCore } from '../core/types.js';
 import { buildSlackApp } from './app.js';
 import { SLACK_EVENTS_PATH, slackConfigFrom, type SlackConfig } from './config.js';
 
-export { createSlackApp } from './app.js';
 export type { SlackConfig } from './config.js';
 export { SLACK_EVENTS_PATH, slackConfigFrom } from './config.js';
 export { slackAppManifest, SLACK_BOT_SCOPES, SLACK_BOT_EVENTS } from './manifest.js';

@@ -1,5 +1,6 @@
 import type { webApi } from '@slack/bolt';
 import { childLogger } from '../../log.js';
+import { formatTrainingProgress, trainingImageCaption, trainingImageName, type TrainingImage, type TrainingProgress } from '../core/training-progress.js';
 import type { TrainingProgressSink } from '../core/types.js';
 import { slackText } from './blocks.js';
 import { uploadPng } from './publish.js';
@@ -30,9 +31,9 @@ export class SlackTrainingSink implements TrainingProgressSink {
   }
 
   /** Post or edit the status message. */
-  update(text: string): Promise<void> {
+  update(progress: TrainingProgress): Promise<void> {
     return this.enqueue(async () => {
-      const body = slackText(text);
+      const body = slackText(formatTrainingProgress(progress));
       if (this.statusTs) {
         await this.client.chat.update({ channel: this.channel, ts: this.statusTs, text: body });
       } else {
@@ -46,12 +47,13 @@ export class SlackTrainingSink implements TrainingProgressSink {
   }
 
   /** Upload an image (in the status message's thread once there is one). */
-  image(name: string, png: Buffer, caption: string): Promise<void> {
+  image(image: TrainingImage): Promise<void> {
     return this.enqueue(async () => {
-      const filename = name.toLowerCase().endsWith('.png') ? name : `${name}.png`;
+      const filename = trainingImageName(image);
+      const caption = trainingImageCaption(image);
       await uploadPng(this.client, {
         channel: this.channel,
-        png,
+        png: image.png,
         filename,
         title: caption.slice(0, 200) || filename,
         comment: slackText(caption),

@@ -25,8 +25,8 @@ import fs from 'node:fs';
 import type http from 'node:http';
 import { childLogger } from '../../log.js';
 import { HttpError, readJson, sendJson, sendText, type Route } from '../../http/server.js';
-import { IMAGINE_USAGE, parseImagineText, parseModelText, parseTrainText } from '../core/command-text.js';
-import { isUserError, userMessageOf } from '../core/errors.js';
+import { IMAGINE_USAGE, parseImagineText, parseModelText, parseTrainText, runModelCommand, runTrainCommand } from '../core/command-text.js';
+import { isUserError, NotAllowedError, userMessageOf } from '../core/errors.js';
 import type { Actor, BotCore, ImagineHooks, ImagineReply } from '../core/types.js';
 import { ChatLog, type ChatMessage } from './chat-log.js';
 import { PlaygroundTrainingSink } from './training-sink.js';
@@ -303,16 +303,12 @@ export class Playground {
       }
       if (verb === 'train' || verb === 'cvae-train') {
         const cmd = parseTrainText(rest);
-        if (cmd.verb === 'start') {
-          const msg = this.log.add({ from: 'bot', kind: 'info', text: 'Starting a training run…', state: 'working' });
-          void this.trainStart(cmd, msg.id);
-          return { ok: true, messageId: msg.id };
-        }
-        return { ok: true, messageId: this.reply(() => (cmd.verb === 'status' ? core.trainStatus(this.actor) : core.trainStop(this.actor))).id };
+        const sink = () => new PlaygroundTrainingSink(this.log);
+        return { ok: true, messageId: this.reply(() => runTrainCommand(core, this.actor, cmd, sink), cmd.verb === 'start' ? 'Starting a training run…' : '…').id };
       }
       if (verb === 'model' || verb === 'cvae-model') {
         const cmd = parseModelText(rest);
-        return { ok: true, messageId: this.reply(() => (cmd.verb === 'list' ? core.modelList(this.actor) : core.modelUse(this.actor, cmd.name))).id };
+        return { ok: true, messageId: this.reply(() => runModelCommand(core, this.actor, cmd)).id };
       }
       return fail(`I do not know \`/${verb}\`.\n${PLAYGROUND_HELP}`);
     } catch (err) {
@@ -322,8 +318,8 @@ export class Playground {
   }
 
   /** A text reply from the core (model list, train status...), shown when it arrives. */
-  private reply(run: () => Promise<string>): ChatMessage {
-    const msg = this.log.add({ from: 'bot', kind: 'info', text: '…', state: 'working' });
+  private reply(run: () => Promise<string>, placeholder = '…'): ChatMessage {
+    const msg = this.log.add({ from: 'bot', kind: 'info', text: placeholder, state: 'working' });
     run().then(
       (text) => this.log.update(msg.id, { text, state: 'done' }),
       (err: unknown) => this.log.update(msg.id, { kind: 'error', text: this.errorText(err), state: 'failed' }),
@@ -393,15 +389,12 @@ export class Playground {
     return { recorded: true };
   }
 
-  /**
-   * Starts a training run reported into the channel. `messageId`: an existing message to turn into the run's
-   * first reply (typed command); the status message of the run comes from the sink.
-   */
-  private async trainStart(opts: { preset: string; epochs?: number; dataset?: string }, messageId?: string): Promise<ChatMessage> {
-    const msgId = messageId ?? this.log.add({ from: 'bot', kind: 'info', text: 'Starting a training run…', state: 'working' }).id;
+  /** Starts a training run (the training form) reported into the channel; the status message of the run comes from the sink. */
+  private async trainStart(opts: { preset: string; epochs?: number; dataset?: string }): Promise<ChatMessage> {
+    const msgId = this.log.add({ from: 'bot', kind: 'info', text: 'Starting a training run…', state: 'working' }).id;
     try {
       const core = this.requireCore();
-      const sink = new PlaygroundTrainingSink(this.log, () => !this.deps.trainingBusy());
+      const sink = new PlaygroundTrainingSink(this.log);
       const text = await core.trainStart(this.actor, opts, sink);
       return this.log.update(msgId, { text, state: 'done' })!;
     } catch (err) {
@@ -417,10 +410,6 @@ export class Playground {
 }
 
 function asHttp(err: unknown): unknown {
-  return isUserError(err) ? new HttpError(isNotAllowed(err) ? 403 : 400, err.message) : err;
-}
-
-function isNotAllowed(err: Error): boolean {
-  return err.name === 'NotAllowedError';
+  return isUserError(err) ? new HttpError(err instanceof NotAllowedError ? 403 : 400, err.message) : err;
 }
 

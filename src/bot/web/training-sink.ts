@@ -1,38 +1,18 @@
 /**
- * The playground's TrainingProgressSink: the run's status becomes one training message that is edited in
- * place (text, progress 0..1 for the page's progress bar, done when the run has ended), and each epoch's
- * sample grid and loss curve become image messages.
+ * The playground's TrainingProgressSink: the run's progress becomes one training message that is edited in
+ * place (text, progress 0..1 for the page's progress bar, done or failed when the run has ended), and each
+ * epoch's sample grid and loss curve become image messages.
  */
+import { formatTrainingProgress, trainingEnded, trainingImageCaption, type TrainingImage, type TrainingProgress } from '../core/training-progress.js';
 import type { TrainingProgressSink } from '../core/types.js';
 import type { ChatLog } from './chat-log.js';
-
-/**
- * Overall progress of a run from the runner's status text: `epoch E/N, step S/T` gives ((E-1) + S/T) / N,
- * `epoch E/N done` gives E/N; null when the text says neither.
- */
-export function progressOf(text: string): number | null {
-  const step = /epoch (\d+)\/(\d+), step (\d+)\/(\d+)/.exec(text);
-  if (step) {
-    const [e, n, s, t] = step.slice(1).map(Number);
-    if (n > 0 && t > 0) return Math.min(1, Math.max(0, (e - 1 + s / t) / n));
-  }
-  const epoch = /epoch (\d+)\/(\d+) done/.exec(text);
-  if (epoch) {
-    const [e, n] = epoch.slice(1).map(Number);
-    if (n > 0) return Math.min(1, e / n);
-  }
-  return null;
-}
 
 /** Reports one training run into the chat log. */
 export class PlaygroundTrainingSink implements TrainingProgressSink {
   private id: string | null = null;
 
-  /**
-   * @param log the channel
-   * @param ended tells whether the run has ended (the runner's final update comes after it is no longer busy)
-   */
-  constructor(private readonly log: ChatLog, private readonly ended: () => boolean) {}
+  /** @param log the channel */
+  constructor(private readonly log: ChatLog) {}
 
   /** The run's status message (made on the first update). */
   get messageId(): string {
@@ -40,21 +20,18 @@ export class PlaygroundTrainingSink implements TrainingProgressSink {
     return this.id;
   }
 
-  async update(text: string): Promise<void> {
-    const done = this.ended();
-    const failed = done && /\bfailed\b/.test(text);
-    const progress = progressOf(text);
+  async update(progress: TrainingProgress): Promise<void> {
     this.log.update(this.messageId, {
-      text,
-      state: done ? (failed ? 'failed' : 'done') : 'working',
-      ...(progress !== null ? { progress } : {}),
-      ...(done && /\bfinished\b/.test(text) ? { progress: 1 } : {}),
+      text: formatTrainingProgress(progress),
+      state: progress.state === 'failed' ? 'failed' : trainingEnded(progress) ? 'done' : 'working',
+      ...(progress.fraction !== null ? { progress: progress.fraction } : {}),
     });
   }
 
-  async image(name: string, png: Buffer, caption: string): Promise<void> {
-    const id = this.log.add({ from: 'bot', kind: 'image', text: caption, trainingImage: /loss/i.test(name) ? 'loss' : 'samples' }).id;
-    const url = this.log.putImage(id, 'image', png);
+  async image(image: TrainingImage): Promise<void> {
+    const caption = trainingImageCaption(image);
+    const id = this.log.add({ from: 'bot', kind: 'image', text: caption, trainingImage: image.kind === 'loss-curve' ? 'loss' : 'samples' }).id;
+    const url = this.log.putImage(id, 'image', image.png);
     this.log.update(id, { images: [{ url, caption }] });
   }
 }

@@ -7,7 +7,8 @@
  *
  * The engine is the bot's: ONNX Runtime over the checkpoint's decoder export (made beside it when missing or
  * stale) unless `--engine tfjs` or SAMPLER_ENGINE says otherwise; either engine gives the same image per seed.
- * Without --checkpoint or --model it samples the registry's active model. Image i gets seed `seed + i`
+ * Without --checkpoint or --model it samples the registry's active model, or, when none is active, the demo
+ * shipped in `models/demo` (as `npm start` serves it). Image i gets seed `seed + i`
  * and embedding `i mod k` of the k given. Embedding files: a JSON array of numbers, an array of arrays,
  * `{"embedding": [...]}`, JSON lines of those (what `embed --json` prints), or raw float32 (`.bin`/`.f32`).
  */
@@ -18,8 +19,10 @@ import { UserError } from '../../errors.js';
 import { initBackend } from '../../model/backend.js';
 import { resolveRecordedClipModel } from '../../model/clip/clip-name.js';
 import { readEmbeddingFile } from '../../model/embedding-file.js';
+import { MAX_SEED } from '../../model/latent.js';
 import { defaultScale, gridPng, imagePng, type UpscaleKernel } from '../../model/image-grid.js';
 import { CheckpointRegistry } from '../../model/registry.js';
+import { DEMO_MODEL_NAME, defaultCheckpoint } from '../../model/served-model.js';
 import { createSampler, SAMPLER_ENGINES, samplerEngineFromEnv, type ImageSampler, type SamplerEngine } from '../../model/sampler-factory.js';
 import type { CommandOutput } from './model.js';
 
@@ -57,18 +60,22 @@ function seedArg(value: string): number {
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
-/** Which checkpoint folder to sample: explicit folder, registry name, or the active model. */
-async function checkpointDir(o: SampleOptions): Promise<{ dir: string; label: string }> {
+/**
+ * Which checkpoint folder to sample: explicit folder, registry name, the active model, or, when none is
+ * active, the demo shipped in `models/demo` (what `npm start` serves then too).
+ */
+async function checkpointDir(o: SampleOptions, shipped: string | null = defaultCheckpoint()): Promise<{ dir: string; label: string; shipped: boolean }> {
   if (o.checkpoint && o.model) throw new UserError('Give either --checkpoint or --model, not both.');
-  if (o.checkpoint) return { dir: o.checkpoint, label: o.checkpoint };
+  if (o.checkpoint) return { dir: o.checkpoint, label: o.checkpoint, shipped: false };
   const registry = new CheckpointRegistry(o.checkpoints);
   if (o.model) {
     const e = await registry.resolve(o.model);
-    return { dir: e.dir, label: e.name };
+    return { dir: e.dir, label: e.name, shipped: false };
   }
   const active = await registry.active();
-  if (!active) throw new UserError('No model is active. Pass --checkpoint DIR or --model NAME, or pick one with `model use NAME`.');
-  return { dir: active.dir, label: active.name };
+  if (active) return { dir: active.dir, label: active.name, shipped: false };
+  if (shipped) return { dir: shipped, label: DEMO_MODEL_NAME, shipped: true };
+  throw new UserError('No model is active and no demo model is shipped in models/demo. Pass --checkpoint DIR or --model NAME, or pick one with `model use NAME`.');
 }
 
 async function embeddingsFor(o: SampleOptions, sampler: ImageSampler): Promise<Float32Array[]> {
@@ -91,7 +98,12 @@ async function embeddingsFor(o: SampleOptions, sampler: ImageSampler): Promise<F
 }
 
 /** Adds the `sample` command. */
-export function register(program: Command, out: CommandOutput = { write: (t) => void process.stdout.write(t) }): void {
+/**
+ * Registers `sample`. `options.shippedCheckpoint`: the demo to sample when no model is active (default
+ * `models/demo`; null: none, for tests).
+ */
+export function register(program: Command, out: CommandOutput = { write: (t) => void process.stdout.write(t) },
+  options: { shippedCheckpoint?: string | null } = {}): void {
   program
     .command('sample')
     .description("draw images with a checkpoint's decoder from CLIP embeddings, as a PNG grid")
@@ -117,12 +129,12 @@ export function register(program: Command, out: CommandOutput = { write: (t) => 
       }
       const engine = (o.engine as SamplerEngine | undefined) ?? samplerEngineFromEnv();
       await initBackend();
-      const { dir, label } = await checkpointDir(o);
+      const { dir, label, shipped } = await checkpointDir(o, options.shippedCheckpoint === undefined ? defaultCheckpoint() : options.shippedCheckpoint);
       const sampler = await createSampler(dir, { engine });
       try {
         const given = await embeddingsFor(o, sampler);
         const count = o.count ?? (given.length > 1 ? given.length : 4);
-        const first = o.seed ?? Math.floor(Math.random() * 2 ** 31);
+        const first = o.seed ?? Math.floor(Math.random() * (MAX_SEED + 1));
         const seeds = Array.from({ length: count }, (_, i) => first + i);
         const images = await sampler.sample(seeds.map((_, i) => given[i % given.length]), seeds);
         const size = sampler.resolution;
@@ -139,11 +151,13 @@ export function register(program: Command, out: CommandOutput = { write: (t) => 
             files.push(file);
           }
         }
-        const summary = { out: o.out, images: files, model: label, checkpoint: dir, preset: sampler.meta.preset, resolution: size, seeds, engine: sampler.engine };
+        const summary = {
+          out: o.out, images: files, model: label, shipped, checkpoint: dir, preset: sampler.meta.preset, resolution: size, seeds, engine: sampler.engine,
+        };
         out.write(
           o.json
             ? `${JSON.stringify(summary)}\n`
-            : `wrote ${o.out}: ${count} image(s) ${size}x${size} from ${label} (${sampler.meta.preset}, ${sampler.engine}), seeds ${seeds[0]}..${seeds.at(-1)}\n`,
+            : `wrote ${o.out}: ${count} image(s) ${size}x${size} from ${label}${shipped ? ' (the shipped demo: no model is active)' : ''} (${sampler.meta.preset}, ${sampler.engine}), seeds ${seeds[0]}..${seeds.at(-1)}\n`,
         );
       } finally {
         sampler.dispose();

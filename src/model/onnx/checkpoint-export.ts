@@ -11,7 +11,8 @@ import path from 'node:path';
 import { z } from 'zod';
 import { childLogger } from '../../log.js';
 import { loadCheckpoint } from '../checkpoint.js';
-import { MODEL_JSON, WEIGHTS_BIN, syncDir, writeFileDurable } from '../file-io.js';
+import { MODEL_JSON, WEIGHTS_BIN } from '../file-io.js';
+import { syncDir, writeFileAtomic } from '../../util/durable-write.js';
 import { EXPORT_FORMAT_VERSION, exportDecoderOnnx } from './export.js';
 
 const log = childLogger('onnx-export');
@@ -64,17 +65,6 @@ export async function onnxExportState(dir: string): Promise<OnnxExportState> {
   return info.weightsSha256 === (await decoderWeightsHash(dir)) ? 'fresh' : 'stale';
 }
 
-async function writeAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${Date.now()}`);
-  try {
-    await writeFileDurable(tmp, data);
-    await fsp.rename(tmp, file);
-  } catch (err) {
-    await fsp.rm(tmp, { force: true });
-    throw err;
-  }
-}
-
 /**
  * Makes sure a checkpoint folder holds a fresh `decoder.onnx` (uint8 RGB output, for serving), exporting it
  * from the checkpoint's weights when it is missing or stale.
@@ -105,8 +95,8 @@ export async function ensureDecoderOnnx(dir: string): Promise<{ path: string; re
     bytes: bytes.byteLength,
   };
   await fsp.rm(path.join(target, DECODER_ONNX_INFO), { force: true });
-  await writeAtomic(file, bytes);
-  await writeAtomic(path.join(target, DECODER_ONNX_INFO), JSON.stringify(info, null, 2) + '\n');
+  await writeFileAtomic(file, bytes);
+  await writeFileAtomic(path.join(target, DECODER_ONNX_INFO), JSON.stringify(info, null, 2) + '\n');
   await syncDir(target);
   log.info({ dir: target, bytes: bytes.byteLength, ms: Date.now() - started }, 'decoder exported to ONNX');
   return { path: file, regenerated: true };

@@ -34,11 +34,6 @@ export function free(backend: BackendWasm, ...infos: tf.TensorInfo[]): void {
   for (const info of infos) backend.disposeData(info.dataId);
 }
 
-/** The same data seen with another shape (no copy; the wasm kernels read shapes from their arguments). */
-export function withShape(info: tf.TensorInfo, shape: number[]): tf.TensorInfo {
-  return { dataId: info.dataId, shape, dtype: info.dtype };
-}
-
 /**
  * A float32 view of a tensor's data in the wasm heap. Views die when the heap grows: take them after the
  * last allocation (makeOutput or a kernel call) and do not keep them across one.

@@ -23,18 +23,6 @@ import { WASM } from './kernel-utils.js';
 import { makeMatMulConfig } from './matmul.js';
 import { makeTileConfig } from './tile.js';
 
-/** Names of the kernels this folder registers for 'wasm' (added or replacing the stock ones). */
-export const WASM_TRAINING_KERNELS: readonly string[] = [
-  'Conv2DBackpropFilter',
-  'Conv2DBackpropInput',
-  'DepthwiseConv2dNativeBackpropInput',
-  'DepthwiseConv2dNativeBackpropFilter',
-  'DepthwiseConv2dNative',
-  'BatchMatMul',
-  '_FusedMatMul',
-  'Tile',
-];
-
 let registered = false;
 
 /**

@@ -21,6 +21,7 @@ import {
 } from './cache-format.js';
 import { fingerprintFiles } from './fingerprint.js';
 import { DEFAULT_MIN_SIDE, FLATTEN_BACKGROUND, prepareImage, type ImageConversion, type PreparedImage } from './images.js';
+import { writeFileDurable } from '../../util/durable-write.js';
 import { runPool } from './pool.js';
 
 const log = childLogger('dataset-build');
@@ -209,14 +210,9 @@ function allFinite(v: Float32Array): boolean {
   return true;
 }
 
+/** Writes JSON into the temp folder, flushed to disk (the folder is renamed into place as a whole). */
 async function writeJson(file: string, value: unknown, pretty = false): Promise<void> {
-  const fh = await fs.open(file, 'w');
-  try {
-    await fh.writeFile(pretty ? JSON.stringify(value, null, 2) : JSON.stringify(value));
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+  await writeFileDurable(file, pretty ? JSON.stringify(value, null, 2) : JSON.stringify(value));
 }
 
 function countBy<K extends string>(keys: K[]): Partial<Record<K, number>> {

@@ -16,7 +16,7 @@ import {
   type CacheIndexEntry,
   type CacheManifest,
 } from './cache-format.js';
-import { mulberry32, permutation } from '../prng.js';
+import { mulberry32, permutation } from '../../util/prng.js';
 
 export type Conditioning = 'image' | 'text';
 

@@ -12,6 +12,7 @@ import { readCocoCaptions, selectByKeywords, writeCocoCaptions, type CocoSelecti
 import { downloadImages, writeDownloadReport, type DownloadOptions, type DownloadProgress, type DownloadReport } from './download.js';
 import { checkDecodes } from './images.js';
 import { DEFAULT_BUCOLIC_KEYWORDS } from './keywords.js';
+import { copyFileAtomic } from '../../util/durable-write.js';
 import { runPool } from './pool.js';
 
 const log = childLogger('coco-ingest');
@@ -92,9 +93,7 @@ export async function ingestCoco(opts: CocoIngestOptions): Promise<CocoIngestRep
       if ((await fs.stat(dest).then((s) => s.isFile(), () => false)) && (await checkDecodes(dest)) === null) {
         present++;
       } else if (opts.imagesDir && (await fs.stat(path.join(opts.imagesDir, img.file_name)).then((s) => s.isFile(), () => false))) {
-        const tmp = `${dest}.part-${process.pid}`;
-        await fs.copyFile(path.join(opts.imagesDir, img.file_name), tmp);
-        await fs.rename(tmp, dest);
+        await copyFileAtomic(path.join(opts.imagesDir, img.file_name), dest);
         copied++;
       } else {
         toFetch.push(img);

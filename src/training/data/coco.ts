@@ -6,6 +6,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { UserError } from '../../errors.js';
+import { writeFileAtomic } from '../../util/durable-write.js';
 import { compileKeywords, matchCaption } from './keywords.js';
 
 const imageIdSchema = z.union([z.number().int(), z.string().min(1)]);
@@ -143,12 +144,9 @@ export function selectByKeywords(data: CocoCaptions, keywords: readonly string[]
   };
 }
 
-/** Writes a COCO captions JSON atomically (temp file in the same folder, then rename). */
+/** Writes a COCO captions JSON atomically. */
 export async function writeCocoCaptions(file: string, data: CocoCaptions): Promise<void> {
-  await fs.mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
-  await fs.writeFile(tmp, JSON.stringify(data));
-  await fs.rename(tmp, file);
+  await writeFileAtomic(file, JSON.stringify(data));
 }
 
 /**

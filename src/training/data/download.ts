@@ -8,6 +8,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { childLogger } from '../../log.js';
 import { checkDecodes } from './images.js';
+import { TEMP_MARK, writeFileAtomic } from '../../util/durable-write.js';
 import { runPool } from './pool.js';
 
 const log = childLogger('coco-download');
@@ -116,7 +117,7 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 /** Removes temp files left by a killed run. */
 async function removeStaleTemps(dir: string): Promise<void> {
   const names = await fs.readdir(dir).catch(() => [] as string[]);
-  await Promise.all(names.filter((n) => n.includes('.part-')).map((n) => fs.rm(path.join(dir, n), { force: true })));
+  await Promise.all(names.filter((n) => n.includes(TEMP_MARK)).map((n) => fs.rm(path.join(dir, n), { force: true })));
 }
 
 async function fetchOnce(item: DownloadItem, opts: Required<Pick<DownloadOptions, 'timeoutMs'>> & DownloadOptions) {
@@ -158,24 +159,6 @@ function errorText(err: unknown): string {
   const e = err as Error & { cause?: { message?: string; code?: string } };
   const cause = e?.cause?.code ?? e?.cause?.message;
   return cause ? `${e.message} (${cause})` : String(e?.message ?? err);
-}
-
-/** Writes bytes under a temp name in the same folder, then renames it to the final name. */
-async function writeAtomically(file: string, data: Buffer): Promise<void> {
-  const tmp = `${file}.part-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  const fh = await fs.open(tmp, 'w');
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await fs.rename(tmp, file);
-  } catch (err) {
-    await fs.rm(tmp, { force: true });
-    throw err;
-  }
 }
 
 /**
@@ -220,7 +203,7 @@ export async function downloadImages(items: readonly DownloadItem[], options: Do
     for (let attempt = 1; ; attempt++) {
       try {
         const body = await fetchOnce(item, opts);
-        await writeAtomically(file, body);
+        await writeFileAtomic(file, body);
         report.downloaded.push(item.id);
         report.bytes += body.length;
         if (attempt > 1) report.retried.push({ id: item.id, attempts: attempt });
@@ -265,7 +248,5 @@ export async function downloadImages(items: readonly DownloadItem[], options: Do
 
 /** Writes the download report as JSON (atomically). */
 export async function writeDownloadReport(file: string, report: DownloadReport): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}`;
-  await fs.writeFile(tmp, JSON.stringify(report, null, 2));
-  await fs.rename(tmp, file);
+  await writeFileAtomic(file, JSON.stringify(report, null, 2));
 }

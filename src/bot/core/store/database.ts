@@ -1,6 +1,6 @@
 /**
  * The bot's SQLite database (better-sqlite3, WAL): opening it and applying versioned schema migrations.
- * Tables: generations, feedback, runs, models. `PRAGMA user_version` holds the schema version.
+ * Tables: generations, generation_messages, feedback, runs. `PRAGMA user_version` holds the schema version.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -81,6 +81,8 @@ export const MIGRATIONS: readonly string[] = [
    );
    INSERT OR IGNORE INTO generation_messages (platform, message_ref, generation_id, image_index, created_at)
      SELECT platform, message_ref, id, NULL, created_at FROM generations WHERE message_ref IS NOT NULL;`,
+  // v3: the models table was written and never read: the checkpoint registry (registry.json) is the one record.
+  'DROP TABLE models;',
 ];
 
 /** Applies the migrations the database has not seen yet, each in its own transaction. Returns the new version. */

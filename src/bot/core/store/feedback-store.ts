@@ -71,6 +71,17 @@ export class FeedbackStore {
     })();
   }
 
+  /** The id of the newest feedback event (0 when there is none): a cursor for {@link after}. */
+  lastId(): number {
+    return (this.db.prepare('SELECT COALESCE(MAX(id), 0) AS n FROM feedback').get() as { n: number }).n;
+  }
+
+  /** Up to `limit` feedback events recorded after id `cursor`, oldest first (for /metrics). */
+  after(cursor: number, limit = 10_000): { id: number; kind: FeedbackKind; added: boolean }[] {
+    return (this.db.prepare('SELECT id, kind, added FROM feedback WHERE id > ? ORDER BY id LIMIT ?').all(cursor, limit) as { id: number; kind: FeedbackKind; added: number }[])
+      .map((r) => ({ id: r.id, kind: r.kind, added: r.added === 1 }));
+  }
+
   /** Feedback events at or after `since` (ISO time), oldest first. */
   list(since?: string): FeedbackEvent[] {
     const rows = (since

@@ -83,6 +83,18 @@ export class GenerationStore {
     return g ? { generation: g, imageIndex: link.image_index } : null;
   }
 
+  /** The position of the newest generation in insertion order (0 when there is none): a cursor for {@link after}. */
+  lastPosition(): number {
+    return (this.db.prepare('SELECT COALESCE(MAX(rowid), 0) AS n FROM generations').get() as { n: number }).n;
+  }
+
+  /** Up to `limit` generations inserted after position `cursor`, oldest first, with their positions (for /metrics). */
+  after(cursor: number, limit = 10_000): { position: number; platform: string; kind: GenerationKind; model: string; latencyMs: number }[] {
+    return this.db.prepare(
+      'SELECT rowid AS position, platform, kind, model, latency_ms AS latencyMs FROM generations WHERE rowid > ? ORDER BY rowid LIMIT ?',
+    ).all(cursor, limit) as { position: number; platform: string; kind: GenerationKind; model: string; latencyMs: number }[];
+  }
+
   /** Generations created at or after `since` (ISO time), oldest first. */
   list(since?: string): GenerationRecord[] {
     const rows = (since

@@ -1,4 +1,4 @@
-/** The bot's SQLite store: generations, feedback, runs, models. */
+/** The bot's SQLite store: generations, feedback, runs. */
 import { openDatabase, type Db } from './database.js';
 import { GenerationStore } from './generation-store.js';
 import { FeedbackStore } from './feedback-store.js';
@@ -15,6 +15,8 @@ export interface BotStore {
   generations: GenerationStore;
   feedback: FeedbackStore;
   runs: RunStore;
+  /** False once closed. */
+  isOpen(): boolean;
   close(): void;
 }
 
@@ -26,6 +28,7 @@ export function openBotStore(file?: string): BotStore {
     generations: new GenerationStore(db),
     feedback: new FeedbackStore(db),
     runs: new RunStore(db),
+    isOpen: () => db.open,
     close: () => db.close(),
   };
 }

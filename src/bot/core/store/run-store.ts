@@ -1,4 +1,4 @@
-/** Training runs and registered models. */
+/** Training runs. (Registered models live in the checkpoint registry, `registry.json`.) */
 import type { Db } from './database.js';
 import type { Platform } from '../types.js';
 
@@ -26,7 +26,7 @@ interface Row {
   started_at: string; finished_at: string | null;
 }
 
-/** Reads and writes the runs and models tables. */
+/** Reads and writes the runs table. */
 export class RunStore {
   constructor(private readonly db: Db) {}
 
@@ -63,21 +63,13 @@ export class RunStore {
     ).run(new Date().toISOString()).changes;
   }
 
-  /** Records a model registered (by a run or by hand). */
-  registerModel(m: { name: string; dir: string; preset?: string | null; clipModel?: string | null; runId?: string | null }): void {
-    this.db.prepare(
-      `INSERT INTO models (name, dir, preset, clip_model, run_id, registered_at) VALUES (?, ?, ?, ?, ?, ?)
-       ON CONFLICT(name) DO UPDATE SET dir = excluded.dir, preset = excluded.preset, clip_model = excluded.clip_model,
-         run_id = excluded.run_id, registered_at = excluded.registered_at`,
-    ).run(m.name, m.dir, m.preset ?? null, m.clipModel ?? null, m.runId ?? null, new Date().toISOString());
-  }
-
-  /** Records that a model became the served one. */
-  markActivated(name: string, dir: string): void {
-    this.db.prepare(
-      `INSERT INTO models (name, dir, registered_at, activated_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT(name) DO UPDATE SET activated_at = excluded.activated_at`,
-    ).run(name, dir, new Date().toISOString(), new Date().toISOString());
+  /** How many runs the store holds in each status (every status present, 0 when none). */
+  countByStatus(): Record<RunStatus, number> {
+    const counts: Record<RunStatus, number> = { running: 0, completed: 0, 'early-stop': 0, stopped: 0, failed: 0 };
+    for (const r of this.db.prepare('SELECT status, COUNT(*) AS n FROM runs GROUP BY status').all() as { status: RunStatus; n: number }[]) {
+      counts[r.status] = r.n;
+    }
+    return counts;
   }
 }
 

@@ -1,5 +1,6 @@
 /** `/imagine prompt:<text> [count:1-4] [seed:<int>] [model:<name>]`: defer at once, then the grid with buttons. */
 import { SlashCommandBuilder, type ChatInputCommandInteraction } from 'discord.js';
+import { MAX_SEED } from '../../../model/latent.js';
 import { MAX_PROMPT_LENGTH } from '../../core/prompt.js';
 import { actorOf, type DiscordContext } from '../context.js';
 import { generationMessage, queuePositionHooks, replyWithError } from '../replies.js';
@@ -9,7 +10,7 @@ export const data = new SlashCommandBuilder()
   .setDescription('Generate images from a text prompt')
   .addStringOption((o) => o.setName('prompt').setDescription('What to draw, e.g. "sheep on a green hill"').setRequired(true).setMaxLength(MAX_PROMPT_LENGTH))
   .addIntegerOption((o) => o.setName('count').setDescription('Number of images (1-4)').setMinValue(1).setMaxValue(4))
-  .addIntegerOption((o) => o.setName('seed').setDescription('Seed for reproducible images').setMinValue(0).setMaxValue(2147483647))
+  .addIntegerOption((o) => o.setName('seed').setDescription('Seed for reproducible images').setMinValue(0).setMaxValue(MAX_SEED))
   .addStringOption((o) => o.setName('model').setDescription('Model name (default: the served one)').setMaxLength(64));
 
 /** Handles /imagine. */

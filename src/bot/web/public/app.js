@@ -3,6 +3,8 @@
 'use strict';
 
 const REACTIONS = ['👍', '👎', '⭐'];
+/** Text labels of the reaction buttons: the emoji is decoration (it shows as an empty box without an emoji font). */
+const REACTION_LABELS = { '👍': 'Like', '👎': 'Dislike', '⭐': 'Favourite' };
 const $ = (id) => document.getElementById(id);
 const list = $('messages');
 const elements = new Map(); // message id -> <li>
@@ -33,10 +35,21 @@ function appendRichText(el, text) {
   });
 }
 
-function button(label, onClick, className) {
+/**
+ * A button with a text label and an optional emoji before it (decoration, hidden from screen readers). After
+ * its action, the focus goes back to the prompt, so the page works with the keyboard alone.
+ */
+function button(label, onClick, className, emoji) {
   const b = document.createElement('button');
   b.type = 'button';
-  b.textContent = label;
+  if (emoji) {
+    const deco = document.createElement('span');
+    deco.className = 'emoji';
+    deco.setAttribute('aria-hidden', 'true');
+    deco.textContent = emoji;
+    b.append(deco, ' ');
+  }
+  b.append(label);
   if (className) b.className = className;
   b.addEventListener('click', async () => {
     b.disabled = true;
@@ -46,6 +59,7 @@ function button(label, onClick, className) {
       showLocalError(err.message);
     } finally {
       b.disabled = false;
+      $('prompt').focus();
     }
   });
   return b;
@@ -94,24 +108,23 @@ function render(m) {
     const actions = document.createElement('div');
     actions.className = 'actions';
     if (g.imageIndex === undefined) {
-      actions.appendChild(button('🎲 Reroll', () => post(`/api/generations/${encodeURIComponent(g.generationId)}/reroll`)));
-      actions.appendChild(button('🔀 Variations', () => post(`/api/generations/${encodeURIComponent(g.generationId)}/variations`)));
+      actions.appendChild(button('Reroll', () => post(`/api/generations/${encodeURIComponent(g.generationId)}/reroll`), undefined, '🎲'));
+      actions.appendChild(button('Variations', () => post(`/api/generations/${encodeURIComponent(g.generationId)}/variations`), undefined, '🔀'));
       g.seeds.forEach((_, i) => {
-        actions.appendChild(button(`🖼 ${i + 1}`, () => post(`/api/generations/${encodeURIComponent(g.generationId)}/images/${i}`), 'single'));
+        actions.appendChild(button(`Image ${i + 1}`, () => post(`/api/generations/${encodeURIComponent(g.generationId)}/images/${i}`), 'single', '🖼'));
       });
     }
     const reactions = document.createElement('div');
     reactions.className = 'reactions';
     for (const r of REACTIONS) {
       const on = Boolean(m.reactions && m.reactions[r]);
-      const b = button(r, async () => {
+      const b = button(REACTION_LABELS[r], async () => {
         const res = await post('/api/reactions', { messageId: m.id, reaction: r, added: b.getAttribute('aria-pressed') !== 'true' });
         if (res.error) throw new Error(res.error);
-      }, 'reaction');
+      }, 'reaction', r);
       b.dataset.reaction = r;
       b.setAttribute('aria-pressed', on ? 'true' : 'false');
       b.title = { '👍': 'I like it', '👎': 'I do not like it', '⭐': 'Favourite' }[r];
-      b.setAttribute('aria-label', b.title);
       reactions.appendChild(b);
     }
     actions.appendChild(reactions);
@@ -206,6 +219,8 @@ $('composer').addEventListener('submit', async (e) => {
     await post('/api/command', { text });
   } catch (err) {
     showLocalError(err.message);
+  } finally {
+    input.focus(); // also after a click on Send: the next prompt can be typed at once
   }
 });
 

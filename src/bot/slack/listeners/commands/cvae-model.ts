@@ -1,7 +1,8 @@
 import type { SlackCommandMiddlewareArgs } from '@slack/bolt';
 import { childLogger } from '../../../../log.js';
 import type { BotCore } from '../../../core/types.js';
-import { parseModelText } from '../../../core/command-text.js';
+import { runModelCommand, type ModelCommand } from '../../../core/command-text.js';
+import { parseSlackModel } from '../../command-text.js';
 import { adminCommand } from './admin-command.js';
 
 const log = childLogger('slack-model');
@@ -11,10 +12,10 @@ export type ModelCommandArgs = Pick<SlackCommandMiddlewareArgs, 'command' | 'ack
 
 /** `/cvae-model list`, `/cvae-model use <name>` (admins only; the core checks). Answers only to the caller. */
 export function cvaeModelCommand(core: BotCore) {
-  return adminCommand<ReturnType<typeof parseModelText>, ModelCommandArgs>({
+  return adminCommand<ModelCommand, ModelCommandArgs>({
     name: 'model',
     log,
-    parse: parseModelText,
-    run: (request, actor) => (request.verb === 'list' ? core.modelList(actor) : core.modelUse(actor, request.name)),
+    parse: parseSlackModel,
+    run: (request, actor) => runModelCommand(core, actor, request),
   });
 }

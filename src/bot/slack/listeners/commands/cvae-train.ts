@@ -1,7 +1,8 @@
 import type { AllMiddlewareArgs, SlackCommandMiddlewareArgs } from '@slack/bolt';
 import { childLogger } from '../../../../log.js';
 import type { BotCore } from '../../../core/types.js';
-import { parseTrainText } from '../../../core/command-text.js';
+import { runTrainCommand, type TrainCommand } from '../../../core/command-text.js';
+import { parseSlackTrain } from '../../command-text.js';
 import { SlackTrainingSink } from '../../progress-sink.js';
 import { adminCommand } from './admin-command.js';
 
@@ -15,16 +16,10 @@ export type TrainCommandArgs = Pick<SlackCommandMiddlewareArgs, 'command' | 'ack
  * (admins only; the core checks and logs refusals). Progress of a started run goes to this channel.
  */
 export function cvaeTrainCommand(core: BotCore) {
-  return adminCommand<ReturnType<typeof parseTrainText>, TrainCommandArgs>({
+  return adminCommand<TrainCommand, TrainCommandArgs>({
     name: 'train',
     log,
-    parse: parseTrainText,
-    run: (request, actor, { command, client }) => {
-      if (request.verb === 'start') {
-        const { preset, epochs, dataset } = request;
-        return core.trainStart(actor, { preset, epochs, dataset }, new SlackTrainingSink(client, command.channel_id));
-      }
-      return request.verb === 'status' ? core.trainStatus(actor) : core.trainStop(actor);
-    },
+    parse: parseSlackTrain,
+    run: (request, actor, { command, client }) => runTrainCommand(core, actor, request, () => new SlackTrainingSink(client, command.channel_id)),
   });
 }

@@ -4,7 +4,8 @@ import { userMessageOf } from '../../../core/errors.js';
 import type { BotCore } from '../../../core/types.js';
 import { slackActor } from '../../actor.js';
 import { ephemeral, escapeMrkdwn, slackText } from '../../blocks.js';
-import { parseImagineText, type ImagineCommand } from '../../../core/command-text.js';
+import type { ImagineCommand } from '../../../core/command-text.js';
+import { parseSlackImagine } from '../../command-text.js';
 import { publishGeneration, type ShareLookupOptions } from '../../publish.js';
 import { queuePositionHooks } from '../../queue-notice.js';
 import { respondWithError } from '../../respond-error.js';
@@ -23,7 +24,7 @@ export function imagineCommand(core: BotCore, opts: ShareLookupOptions = {}) {
   return async function handleImagine({ command, ack, respond, client }: ImagineCommandArgs): Promise<void> {
     let request: ImagineCommand;
     try {
-      request = parseImagineText(command.text);
+      request = parseSlackImagine(command.text);
     } catch (err) {
       await ack(ephemeral(slackText(userMessageOf(err))));
       return;

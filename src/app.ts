@@ -1,0 +1,297 @@
+/**
+ * The composition root of the bot process behind `npm start`: the one module that wires the model side, the
+ * store, the training runner and the bot core together (createBotRuntime), and starts the HTTP server and the
+ * adapters (Discord, Slack, the local playground) over that core (startApp). Adapters never import each other
+ * or this module; they get the core.
+ *
+ * Start-up order: the HTTP port first (`/healthz` answers 503 while loading, `/metrics`), then the store, CLIP
+ * and the served model, then the configured chat platforms, and the local playground when no chat platform is
+ * configured (or `PLAYGROUND=1`).
+ *
+ * Shutdown ({@link RunningApp.stop}): stop taking requests (health says stopping, the playground refuses new
+ * commands), fail the queued generations with a message and finish the running batch, stop a training run
+ * (the trainer saves a checkpoint first) while the platforms are still connected to report it, then
+ * disconnect the platforms, close the HTTP server, the models and SQLite.
+ */
+import path from 'node:path';
+import { childLogger } from './log.js';
+import { loadConfig, type BotConfig } from './config/env.js';
+import { httpSettingsFrom, isLoopbackHost, type HttpSettings } from './config/http.js';
+import { initBackend } from './model/backend.js';
+import { ClipEmbedder } from './model/clip/embedder.js';
+import { sameClipModel } from './model/clip/clip-name.js';
+import { gridPng, imagePng } from './model/image-grid.js';
+import { getPreset, presetNames } from './model/presets.js';
+import { CheckpointRegistry } from './model/registry.js';
+import { createSampler } from './model/sampler-factory.js';
+import { defaultCheckpoint, ensureServedModel, noModelHelp, pickClipModel } from './model/served-model.js';
+import { Health, type CheckResult } from './http/health.js';
+import { AppMetrics, TimedSamplerProvider } from './http/metrics.js';
+import { HttpServer } from './http/server.js';
+import { AdminPolicy } from './bot/core/admin.js';
+import { createBotCore, type BotCoreHandle } from './bot/core/core.js';
+import type { ImageRenderer, SamplerProvider } from './bot/core/deps.js';
+import type { ImagineQueueOptions } from './bot/core/queue.js';
+import { CheckpointSamplerProvider } from './bot/core/sampler-provider.js';
+import { openBotStore, type BotStore } from './bot/core/store/index.js';
+import { TrainingRunner } from './bot/core/training-runner.js';
+import { startDiscord } from './bot/discord/index.js';
+import { startSlack } from './bot/slack/index.js';
+import { Playground, PLAYGROUND_ACTOR } from './bot/web/playground.js';
+
+const log = childLogger('app');
+
+/** Renders images for chat with src/model/image-grid.ts (each image upscaled to about 256 px). */
+export function displayRenderer(): ImageRenderer {
+  return {
+    grid: (images, size) => gridPng(images, size),
+    image: (image, size) => imagePng(image, size),
+  };
+}
+
+/** The bot core and what it runs on. */
+export interface BotRuntime {
+  core: BotCoreHandle;
+  store: BotStore;
+  embedder: ClipEmbedder;
+  registry: CheckpointRegistry;
+  training: TrainingRunner;
+  /** Stops training (checkpoint first), the queue and the store. */
+  close(): Promise<void>;
+}
+
+/** Options of {@link createBotRuntime}. */
+export interface BotRuntimeOptions {
+  queue?: ImagineQueueOptions;
+  /** Extra arguments of every `train` child (e.g. `--synthetic 64` for a demo host). */
+  trainingExtraArgs?: string[];
+  clipQuantized?: boolean;
+  minUpdateIntervalMs?: number;
+  /** Wraps the checkpoint sampler provider (metrics, tests that hold the sampler). */
+  decorateSamplers?: (provider: SamplerProvider) => SamplerProvider;
+}
+
+/**
+ * Builds the bot core over the real model side (ClipEmbedder, CheckpointRegistry, samplers from createSampler:
+ * ONNX Runtime off the event loop when it works, else TensorFlow.js, as SAMPLER_ENGINE says; sharp image grids),
+ * the SQLite store and the training runner. Loads CLIP; checkpoints load on first use.
+ */
+export async function createBotRuntime(config: Pick<BotConfig, 'DATA_DIR' | 'CLIP_MODEL' | 'ADMIN_USER_IDS'>,
+  opts: BotRuntimeOptions = {}): Promise<BotRuntime> {
+  const dataDir = path.resolve(config.DATA_DIR);
+  const backend = await initBackend();
+  log.info({ backend: backend.backend, gpu: backend.gpu, dataDir }, 'tensorflow backend ready');
+  const store = openBotStore(path.join(dataDir, 'bot.sqlite'));
+  const orphans = store.runs.failOrphans();
+  if (orphans) log.warn({ orphans }, 'marked training runs of a previous process as failed');
+  const embedder = await ClipEmbedder.load({ model: config.CLIP_MODEL, quantized: opts.clipQuantized });
+  log.info({ clipModel: embedder.modelId }, 'CLIP loaded');
+  const registry = new CheckpointRegistry(path.join(dataDir, 'checkpoints'));
+  const active = await registry.active().catch(() => null);
+  if (!active) log.warn('no model is active yet: /imagine will ask an admin to train one and /model use it');
+  else if (!sameClipModel(active.meta.clipModel, embedder.modelId)) {
+    log.error({ model: active.name, modelClip: active.meta.clipModel, loadedClip: embedder.modelId },
+      'the active model was trained with another CLIP model; /imagine will refuse it until an admin switches models or CLIP_MODEL');
+  }
+  const samplers = new CheckpointSamplerProvider({ registry, load: (dir) => createSampler(dir), clipModel: embedder.modelId });
+  const training = new TrainingRunner({
+    runs: store.runs, catalog: registry, checkPreset: (name) => { getPreset(name); },
+    runsDir: path.join(dataDir, 'checkpoints'), datasetsDir: path.join(dataDir, 'datasets'), lockFile: path.join(dataDir, 'training.lock'),
+    extraArgs: opts.trainingExtraArgs, env: { ...process.env, DATA_DIR: dataDir, CLIP_MODEL: config.CLIP_MODEL },
+    minUpdateIntervalMs: opts.minUpdateIntervalMs,
+  });
+  const core = createBotCore({
+    store, embedder, samplers: opts.decorateSamplers ? opts.decorateSamplers(samplers) : samplers, catalog: registry, renderer: displayRenderer(), training,
+    admins: new AdminPolicy(config.ADMIN_USER_IDS), queue: opts.queue,
+  });
+  return {
+    core, store, embedder, registry, training,
+    async close() {
+      await training.stop();
+      await training.idle();
+      await core.close();
+      samplers.clear();
+      await embedder.dispose();
+      store.close();
+    },
+  };
+}
+
+/** How long stop() waits for a start-up still loading (CLIP download...) before closing anyway. */
+const STOP_WAIT_FOR_LOADING_MS = 30_000;
+
+export interface AppOptions {
+  /** Environment to read (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** The shipped demo checkpoint to serve when none is active (default: {@link defaultCheckpoint}, `models/demo`). */
+  shippedCheckpoint?: string | null;
+  /** Options of the runtime (tests: small queue limits, a quick synthetic training run, a held sampler). */
+  runtime?: BotRuntimeOptions;
+}
+
+/** A running process; see the module comment. */
+export interface RunningApp {
+  /** Base URL of the HTTP server, e.g. `http://127.0.0.1:8787`. */
+  url: string;
+  settings: HttpSettings;
+  config: BotConfig;
+  health: Health;
+  metrics: AppMetrics;
+  /** The playground, when served. */
+  playground: Playground | null;
+  /** Resolves when loading has finished (even when the model or CLIP could not load); rejects when a platform failed to start. */
+  ready: Promise<void>;
+  /** The runtime once loaded. */
+  runtime(): BotRuntime | null;
+  /** Graceful stop (idempotent). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the process: validates the configuration (a UserError lists bad values), listens on HOST:PORT and
+ * loads everything else in the background (see {@link RunningApp.ready}).
+ */
+export async function startApp(opts: AppOptions = {}): Promise<RunningApp> {
+  const env = opts.env ?? process.env;
+  const config = loadConfig(env, { require: [] });
+  const settings = httpSettingsFrom(env);
+  const chat = config.discord || config.slack;
+  const withPlayground = settings.playground ?? !chat;
+  if (!chat && !withPlayground) log.warn('no chat platform configured and PLAYGROUND=0: only /healthz and /metrics are served');
+
+  const health = new Health();
+  const metrics = new AppMetrics();
+  const server = new HttpServer({ routes: [health.route(), metrics.route()] });
+  let runtime: BotRuntime | null = null;
+  let samplers: TimedSamplerProvider | null = null;
+  let loadError: string | null = null;
+  let clipState: CheckResult = { ok: false, detail: 'loading' };
+  const stops: { name: string; stop: () => Promise<void> }[] = [];
+
+  const playground = withPlayground
+    ? new Playground({
+      core: () => runtime?.core ?? null,
+      unavailableReason: () => (loadError ? `The bot could not load: ${loadError}` : 'The bot is still starting (loading CLIP and the model); try again in a moment.'),
+      status: async () => {
+        const r = await health.report();
+        return { ready: r.ready, reason: r.reason, model: await servedModel() };
+      },
+      trainingBusy: () => runtime?.training.busy ?? false,
+      noModelHelp: async () => (runtime && !(await runtime.registry.active()) ? noModelHelp() : null),
+      presets: presetNames(),
+      trackStream: (res) => server.trackStream(res),
+      loopbackOnly: isLoopbackHost(settings.host),
+    })
+    : null;
+  if (playground) server.addRoute(playground.route());
+
+  async function servedModel(): Promise<{ name: string; clipModel: string } | null> {
+    const active = await runtime?.registry.active().catch(() => null);
+    return active ? { name: active.name, clipModel: active.meta.clipModel } : null;
+  }
+
+  health.setCheck('clip', () => (loadError ? { ok: false, detail: loadError } : clipState));
+  health.setCheck('model', async () => {
+    if (!samplers) return { ok: false, detail: loadError ? 'not loaded (CLIP failed)' : 'waiting for CLIP' };
+    const s = await samplers.inner.get();
+    return { ok: true, detail: `${s.name} (${s.meta.preset}, ${s.meta.resolution} px)` };
+  });
+  if (playground) health.setCheck('playground', () => ({ ok: server.listening, detail: server.listening ? 'serving' : 'not listening' }));
+  metrics.attach({ ready: async () => (await health.report()).ready, servedModel });
+
+  const addr = await server.listen(settings.host, settings.port);
+  const hostForUrl = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const url = `http://${hostForUrl === '0.0.0.0' || hostForUrl === '[::]' ? '127.0.0.1' : hostForUrl}:${addr.port}`;
+  if (playground) log.info({ url }, 'playground ready to open in a browser (the model may still be loading)');
+
+  async function load(): Promise<void> {
+    health.setPhase('starting', 'loading CLIP and the model');
+    const dataDir = path.resolve(config.DATA_DIR);
+    try {
+      const registry = new CheckpointRegistry(path.join(dataDir, 'checkpoints'));
+      const served = await ensureServedModel(registry, opts.shippedCheckpoint === undefined ? defaultCheckpoint() : opts.shippedCheckpoint);
+      const clipModel = pickClipModel(env.CLIP_MODEL, served?.meta ?? null);
+      clipState = { ok: false, detail: `loading ${clipModel}` };
+      const admins = withPlayground ? [...new Set([...config.ADMIN_USER_IDS, `${PLAYGROUND_ACTOR.platform}:${PLAYGROUND_ACTOR.userId}`])] : config.ADMIN_USER_IDS;
+      runtime = await createBotRuntime({ DATA_DIR: dataDir, CLIP_MODEL: clipModel, ADMIN_USER_IDS: admins }, {
+        // Options are spread over the runner's defaults, so none is passed as undefined.
+        trainingExtraArgs: [],
+        ...(chat ? {} : { minUpdateIntervalMs: 2_000 }), // a local page can take progress every 2 s
+        ...opts.runtime,
+        decorateSamplers: (inner) => {
+          samplers = new TimedSamplerProvider(inner, metrics);
+          return opts.runtime?.decorateSamplers ? opts.runtime.decorateSamplers(samplers) : samplers;
+        },
+      });
+      await runtime.embedder.embedTexts(['a photo']); // loads the text tower now, not on the first request
+      clipState = { ok: true, detail: runtime.embedder.modelId };
+      const training = runtime.training;
+      metrics.attach({
+        store: runtime.store, queue: runtime.core.queue, training,
+        trainingProgress: () => training.progress()?.fraction ?? null,
+      });
+      if (samplers) {
+        await (samplers as TimedSamplerProvider).inner.get().then(
+          (s) => log.info({ model: s.name, clipModel: s.meta.clipModel }, 'serving model loaded'),
+          (err: Error) => log.warn({ reason: err.message }, 'no model is served yet'),
+        );
+      }
+    } catch (err) {
+      loadError = (err as Error).message;
+      log.error({ err }, 'the bot could not load; /healthz reports it and the HTTP port stays up');
+      health.setPhase('running');
+      return;
+    }
+    const core = runtime.core;
+    if (config.discord) {
+      const discord = await startDiscord(core, config);
+      stops.push({ name: 'discord', stop: () => discord.stop() });
+      health.setCheck('discord', () => {
+        const s = discord.status();
+        return { ok: s.ready, detail: s.ready ? `connected, ${s.guilds} guild(s)` : 'not connected to the gateway' };
+      });
+    }
+    if (config.slack) {
+      const slack = await startSlack(core, config);
+      stops.push({ name: 'slack', stop: () => slack.stop() });
+      health.setCheck('slack', () => {
+        const s = slack.status();
+        return { ok: s.ok, detail: s.ok ? `${s.mode === 'socket' ? 'Socket Mode connected' : 'HTTP receiver listening'}` : (s.reason ?? 'not connected') };
+      });
+    }
+    health.setPhase('running');
+    log.info({ platforms: stops.map((s) => s.name), playground: Boolean(playground), url }, 'bot started');
+  }
+
+  const ready = load();
+  ready.catch(() => undefined); // the caller handles it; no unhandled rejection meanwhile
+
+  let stopping: Promise<void> | null = null;
+  async function stop(): Promise<void> {
+    health.setPhase('stopping');
+    playground?.stopAccepting();
+    await Promise.race([ready.catch(() => undefined), new Promise((r) => setTimeout(r, STOP_WAIT_FOR_LOADING_MS).unref())]);
+    const rt = runtime;
+    if (rt) {
+      // Queued generations fail with "shutting down" and the running batch finishes; a training run saves a
+      // checkpoint and reports its end, while the platforms can still deliver those messages.
+      await Promise.all([
+        rt.core.close(),
+        rt.training.stop().then(() => rt.training.idle()),
+      ]).catch((err) => log.warn({ err }, 'draining the queue or stopping training failed'));
+      // The queue has answered; the playground renders and records what it got before the store closes.
+      await playground?.idle();
+    }
+    for (const p of stops.reverse()) await p.stop().catch((err) => log.warn({ err, platform: p.name }, 'platform stop failed'));
+    playground?.close();
+    await server.close();
+    if (rt) await rt.close().catch((err) => log.warn({ err }, 'closing the runtime failed'));
+    log.info('bot stopped');
+  }
+
+  return {
+    url, settings, config, health, metrics, playground, ready,
+    runtime: () => runtime,
+    stop: () => (stopping ??= stop()),
+  };
+}
