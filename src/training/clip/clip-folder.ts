@@ -16,7 +16,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../../errors.js';
-import { syncDir, writeFileDurable } from '../../model/file-io.js';
+import { syncDir, writeFileDurable } from '../../util/durable-write.js';
 import { buildClipTextOnnx, buildClipVisionOnnx, checkClipWeights, clipParameterShapes } from '../../model/onnx/clip-export.js';
 import { CLIP_HIDDEN_ACT, CLIP_IMAGE_MEAN, CLIP_IMAGE_STD, type ClipWeights, type SceneClipConfig } from './scene-clip-config.js';
 

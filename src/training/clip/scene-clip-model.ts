@@ -10,7 +10,7 @@
  * Hugging Face names and PyTorch layouts of {@link ClipWeights} only by {@link SceneClipModel.toClipWeights}.
  */
 import * as tf from '@tensorflow/tfjs';
-import { gaussian, mulberry32 } from '../prng.js';
+import { gaussian, mulberry32 } from '../../util/prng.js';
 import type { ClipTensor, ClipWeights, SceneClipConfig } from './scene-clip-config.js';
 
 let instances = 0;

@@ -8,7 +8,7 @@
 import path from 'node:path';
 import { UserError } from '../../errors.js';
 import { ClipEmbedder } from '../../model/clip/embedder.js';
-import { writeJsonAtomic } from '../../model/file-io.js';
+import { writeJsonAtomic } from '../../util/durable-write.js';
 import { findCaptionFiles, readCocoCaptions } from '../data/coco.js';
 import { prepareImage } from '../data/images.js';
 import { runPool } from '../data/pool.js';

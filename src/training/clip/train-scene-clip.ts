@@ -11,7 +11,7 @@
  * (refreshed every `refreshEvery` steps): images that look alike, which only the finer words can separate.
  */
 import * as tf from '@tensorflow/tfjs';
-import { mixSeeds, mulberry32, permutation } from '../prng.js';
+import { mixSeeds, mulberry32, permutation } from '../../util/prng.js';
 import { encodeClipText, type ClipBpe } from './bpe-tokenizer.js';
 import { CLIP_IMAGE_MEAN, CLIP_IMAGE_STD, type SceneClipConfig } from './scene-clip-config.js';
 import { SceneClipModel, type TokenBatch } from './scene-clip-model.js';

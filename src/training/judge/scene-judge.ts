@@ -18,7 +18,8 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../errors.js';
-import { fileIOHandler, MODEL_JSON, writeJsonAtomic } from '../../model/file-io.js';
+import { fileIOHandler, MODEL_JSON } from '../../model/file-io.js';
+import { writeJsonAtomic } from '../../util/durable-write.js';
 import { GROUND_KINDS, SKY_KINDS, SPECIES, type GroundKind, type Scene, type SkyKind, type Species } from '../data/synth/index.js';
 
 /** Side of the square RGB images the judge reads. */

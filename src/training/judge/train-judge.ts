@@ -8,7 +8,7 @@
  * learning rate in the last epoch. Single-threaded: the wasm backend runs on one core.
  */
 import * as tf from '@tensorflow/tfjs';
-import { mixSeeds, mulberry32, permutation } from '../prng.js';
+import { mixSeeds, mulberry32, permutation } from '../../util/prng.js';
 import { GROUND_KINDS, SKY_KINDS, SPECIES, itemSeed, randomScene, renderScene, type Scene } from '../data/synth/index.js';
 import {
   JUDGE_FORMAT,

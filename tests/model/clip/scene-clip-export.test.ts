@@ -17,7 +17,7 @@ import { decodeImageRgb, resizeAndCropLikeClip } from '../../../src/model/clip/i
 import { checkClipWeights, clipParameterShapes } from '../../../src/model/onnx/clip-export.js';
 import { clipPreprocessorConfig, readClipWeights, readSceneClipConfig, writeClipFolder } from '../../../src/training/clip/clip-folder.js';
 import { CLIP_IMAGE_MEAN, CLIP_IMAGE_STD, type ClipTensor, type ClipWeights, type SceneClipConfig } from '../../../src/training/clip/scene-clip-config.js';
-import { gaussian, mulberry32 } from '../../../src/training/prng.js';
+import { gaussian, mulberry32 } from '../../../src/util/prng.js';
 
 const fixture = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../fixtures/tiny-clip');
 const readJson = (name: string) => JSON.parse(readFileSync(path.join(fixture, name), 'utf8')) as Record<string, unknown>;

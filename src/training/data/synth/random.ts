@@ -2,7 +2,7 @@
  * A small seeded pseudo-random generator (mulberry32) with the helpers scene generation needs.
  * Deterministic across platforms: integer arithmetic only, no Math.random.
  */
-import { mulberry32 } from '../../prng.js';
+import { mulberry32 } from '../../../util/prng.js';
 
 /** Mixes any 32-bit seed into a well-spread starting state (splitmix32-style finaliser). */
 function mixSeed(seed: number): number {
@@ -12,7 +12,7 @@ function mixSeed(seed: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-/** Seeded PRNG: mulberry32 (src/training/prng.ts). Same seed, same sequence. */
+/** Seeded PRNG: mulberry32 (src/util/prng.ts). Same seed, same sequence. */
 export class Rng {
   private readonly draw: () => number;
 
