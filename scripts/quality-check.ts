@@ -11,14 +11,6 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { qualityCli } from '../src/training/judge/quality-cli.js';
 
-// The colour-heuristic check this script ran before the judge, for callers that import it from here.
-export {
-  formatColourReport as formatReport,
-  runColourCheck as runQualityCheck,
-  summariseColours as summarise,
-} from '../src/training/judge/colour-check.js';
-export { synthCaptions } from '../src/training/judge/quality-cli.js';
-
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
   const code = await qualityCli(process.argv.slice(2));
   // Backend and ONNX Runtime threads must not keep the process alive.
