@@ -36,6 +36,8 @@ export const envSchema = z.object({
   ADMIN_USER_IDS: adminIds.default([]),
   DATA_DIR: nonEmpty('a folder for the database, checkpoints and caches').default('data'),
   CLIP_MODEL: nonEmpty('a Hugging Face id like Xenova/clip-vit-base-patch32 or a local folder').default('Xenova/clip-vit-base-patch32'),
+  ONNX_RUN_TIMEOUT_MS: z.coerce.number({ message: 'must be a number of milliseconds' }).int('must be a whole number of milliseconds')
+    .min(100, 'must be 100 to 3600000 (milliseconds)').max(3_600_000, 'must be 100 to 3600000 (milliseconds)').optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
 });
 

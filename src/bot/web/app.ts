@@ -13,6 +13,7 @@ import { childLogger } from '../../log.js';
 import { loadConfig, type BotConfig } from '../../config/env.js';
 import { CheckpointRegistry } from '../../model/registry.js';
 import { presetNames } from '../../model/presets.js';
+import { decoderWorkerHealth } from '../../model/onnx/decoder-session.js';
 import { Health, type CheckResult } from '../../http/health.js';
 import { AppMetrics } from '../../http/metrics.js';
 import { HttpServer } from '../../http/server.js';
@@ -134,6 +135,7 @@ export async function startApp(opts: AppOptions = {}): Promise<RunningApp> {
     const s = await samplers.inner.get();
     return { ok: true, detail: `${s.name} (${s.meta.preset}, ${s.meta.resolution} px)` };
   });
+  health.setCheck('decoder', () => decoderWorkerHealth());
   if (playground) health.setCheck('playground', () => ({ ok: server.listening, detail: server.listening ? 'serving' : 'not listening' }));
   metrics.attach({ ready: async () => (await health.report()).ready, servedModel });
 
