@@ -24,6 +24,7 @@ import { startDiscord } from '../discord/index.js';
 import { startSlack } from '../slack/index.js';
 import { httpSettingsFrom, isLoopbackHost, type HttpSettings } from './http-config.js';
 import { Playground, PLAYGROUND_ACTOR } from './playground.js';
+import { PlaygroundAccess, playgroundAccessFrom } from './playground-access.js';
 import { progressOf } from './training-sink.js';
 import { defaultCheckpoint, ensureServedModel, noModelHelp, pickClipModel } from './served-model.js';
 
@@ -96,6 +97,7 @@ export async function startApp(opts: AppOptions = {}): Promise<RunningApp> {
   const settings = httpSettingsFrom(env);
   const chat = config.discord || config.slack;
   const withPlayground = settings.playground ?? !chat;
+  const access = new PlaygroundAccess(playgroundAccessFrom(env, settings.host));
   if (!chat && !withPlayground) log.warn('no chat platform configured and PLAYGROUND=0: only /healthz and /metrics are served');
 
   const health = new Health();
@@ -120,6 +122,7 @@ export async function startApp(opts: AppOptions = {}): Promise<RunningApp> {
       presets: presetNames(),
       trackStream: (res) => server.trackStream(res),
       loopbackOnly: isLoopbackHost(settings.host),
+      access,
     })
     : null;
   if (playground) server.addRoute(playground.route());
@@ -143,6 +146,8 @@ export async function startApp(opts: AppOptions = {}): Promise<RunningApp> {
   const hostForUrl = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${hostForUrl === '0.0.0.0' || hostForUrl === '[::]' ? '127.0.0.1' : hostForUrl}:${addr.port}`;
   if (playground) log.info({ url }, 'playground ready to open in a browser (the model may still be loading)');
+  const exposure = playground ? access.networkWarning() : null;
+  if (exposure) log.warn({ host: settings.host }, exposure);
 
   async function load(): Promise<void> {
     health.setPhase('starting', 'loading CLIP and the model');
