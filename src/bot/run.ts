@@ -45,7 +45,7 @@ export interface BotRuntime {
 }
 
 /** Builds the core from the configuration (loads CLIP; checkpoints load on first use). */
-export async function createBotRuntime(config: Pick<BotConfig, 'DATA_DIR' | 'CLIP_MODEL' | 'ADMIN_USER_IDS'>, opts: {
+export async function createBotRuntime(config: Pick<BotConfig, 'DATA_DIR' | 'CLIP_MODEL' | 'ADMIN_USER_IDS'> & Partial<Pick<BotConfig, 'DISCORD_ADMIN_GUILD_IDS'>>, opts: {
   queue?: ImagineQueueOptions;
   /** Extra arguments of every `train` child (e.g. `--synthetic 64` for a demo host). */
   trainingExtraArgs?: string[];
@@ -78,7 +78,7 @@ export async function createBotRuntime(config: Pick<BotConfig, 'DATA_DIR' | 'CLI
   });
   const core = createBotCore({
     store, embedder, samplers: opts.decorateSamplers ? opts.decorateSamplers(samplers) : samplers, catalog: registry, renderer: displayRenderer(), training,
-    admins: new AdminPolicy(config.ADMIN_USER_IDS), queue: opts.queue,
+    admins: new AdminPolicy(config.ADMIN_USER_IDS, { platformAdminGuilds: config.DISCORD_ADMIN_GUILD_IDS }), queue: opts.queue,
   });
   return {
     core, store, embedder, registry, training,

@@ -21,6 +21,18 @@ const adminIds = z.string().transform((raw, ctx) => {
   return ids;
 });
 
+/** `123,456` → ['123', '456']: Discord guild ids. */
+const guildIds = z.string().transform((raw, ctx) => {
+  const ids = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const id of ids) {
+    if (!/^\d{17,20}$/.test(id)) {
+      ctx.addIssue({ code: 'custom', message: `"${id.slice(0, 40)}" is not a Discord guild id (17 to 20 digits; Server Settings → Widget, or Copy Server ID in developer mode)` });
+      return z.NEVER;
+    }
+  }
+  return ids;
+});
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export const envSchema = z.object({
@@ -28,6 +40,8 @@ export const envSchema = z.object({
   DISCORD_APPLICATION_ID: snowflake.optional(),
   DISCORD_GUILD_ID: snowflake.optional(),
   DISCORD_API_URL: url.optional(),
+  /** Guilds where Manage Server makes a member a bot admin; unset: DISCORD_GUILD_ID if set, else none. */
+  DISCORD_ADMIN_GUILD_IDS: guildIds.optional(),
   SLACK_BOT_TOKEN: z.string().regex(/^xoxb-/, 'must be a bot token starting with xoxb-').optional(),
   SLACK_SIGNING_SECRET: nonEmpty('the signing secret from the Slack app\'s Basic Information page').optional(),
   SLACK_APP_TOKEN: z.string().regex(/^xapp-/, 'must be an app-level token starting with xapp- (Socket Mode)').optional(),
@@ -41,7 +55,9 @@ export const envSchema = z.object({
   LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
 });
 
-export type BotConfig = z.infer<typeof envSchema> & {
+export type BotConfig = Omit<z.infer<typeof envSchema>, 'DISCORD_ADMIN_GUILD_IDS'> & {
+  /** DISCORD_ADMIN_GUILD_IDS, defaulting to DISCORD_GUILD_ID when that is set, else no guild. */
+  DISCORD_ADMIN_GUILD_IDS: string[];
   /** Discord is configured (token + application id). */
   discord: boolean;
   /** Slack is configured (bot token + signing secret). */
@@ -93,5 +109,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { require
   if (problems.length || !cfg) {
     throw new UserError(`The configuration has problems:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }
-  return { ...cfg, discord, slack };
+  const adminGuilds = cfg.DISCORD_ADMIN_GUILD_IDS ?? (cfg.DISCORD_GUILD_ID ? [cfg.DISCORD_GUILD_ID] : []);
+  return { ...cfg, DISCORD_ADMIN_GUILD_IDS: adminGuilds, discord, slack };
 }

@@ -158,7 +158,7 @@ export async function startApp(opts: AppOptions = {}): Promise<RunningApp> {
       const clipModel = pickClipModel(env.CLIP_MODEL, served?.meta ?? null);
       clipState = { ok: false, detail: `loading ${clipModel}` };
       const admins = withPlayground ? [...new Set([...config.ADMIN_USER_IDS, `${PLAYGROUND_ACTOR.platform}:${PLAYGROUND_ACTOR.userId}`])] : config.ADMIN_USER_IDS;
-      runtime = await createBotRuntime({ DATA_DIR: dataDir, CLIP_MODEL: clipModel, ADMIN_USER_IDS: admins }, {
+      runtime = await createBotRuntime({ DATA_DIR: dataDir, CLIP_MODEL: clipModel, ADMIN_USER_IDS: admins, DISCORD_ADMIN_GUILD_IDS: config.DISCORD_ADMIN_GUILD_IDS }, {
         // Options are spread over the runner's defaults, so none is passed as undefined.
         trainingExtraArgs: [],
         ...(chat ? {} : { minUpdateIntervalMs: 2_000 }), // a local page can take progress every 2 s

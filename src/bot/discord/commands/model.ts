@@ -1,11 +1,14 @@
 /** `/model list`, `/model use name:<name>` (admins only). */
-import { MessageFlags, SlashCommandBuilder, type ChatInputCommandInteraction } from 'discord.js';
+import { MessageFlags, PermissionFlagsBits, SlashCommandBuilder, type ChatInputCommandInteraction } from 'discord.js';
 import { actorOf, type DiscordContext } from '../context.js';
 import { replyWithError } from '../replies.js';
 
 export const data = new SlashCommandBuilder()
   .setName('model')
   .setDescription('List models or switch the served one (bot admins)')
+  // Hidden from members without Manage Server (server admins can grant it per role in Integrations);
+  // the core still checks every call (AdminPolicy).
+  .setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild)
   .addSubcommand((s) => s.setName('list').setDescription('List registered models'))
   .addSubcommand((s) => s.setName('use').setDescription('Serve another model without a restart')
     .addStringOption((o) => o.setName('name').setDescription('Model name from /model list').setRequired(true).setMaxLength(64)));
