@@ -108,7 +108,7 @@ export async function publishGeneration(
   core: Pick<BotCore, 'attachMessage'>,
   channel: string,
   reply: ImagineReply,
-  opts: ShareLookupOptions & { threadTs?: string } = {},
+  opts: ShareLookupOptions & { threadTs?: string; requestedBy?: string } = {},
 ): Promise<PublishedGeneration> {
   try {
     const fileId = await uploadPng(client, {
@@ -116,7 +116,7 @@ export async function publishGeneration(
       png: reply.grid,
       filename: `cvae-${reply.generationId}.png`,
       title: reply.prompt.slice(0, 200),
-      comment: generationComment(reply),
+      comment: generationComment(reply, opts.requestedBy),
       altText: `Generated from the prompt: ${reply.prompt}`.slice(0, 1000),
       threadTs: opts.threadTs,
     });

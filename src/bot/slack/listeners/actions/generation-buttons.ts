@@ -32,7 +32,7 @@ export function regenerateButton(core: BotCore, kind: 'reroll' | 'variations', o
       const actor = actorOf(body);
       const hooks = queuePositionHooks(respond, log);
       const reply = kind === 'reroll' ? await core.reroll(actor, action.value ?? '', hooks) : await core.variations(actor, action.value ?? '', hooks);
-      await publishGeneration(client, core, channel, reply, opts);
+      await publishGeneration(client, core, channel, reply, { ...opts, requestedBy: body.user.id });
     } catch (err) {
       await respondWithError(respond, err, log, kind);
     }

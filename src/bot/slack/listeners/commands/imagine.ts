@@ -32,7 +32,7 @@ export function imagineCommand(core: BotCore, opts: ShareLookupOptions = {}) {
     const actor = slackActor(command.team_id, command.channel_id, command.user_id);
     try {
       const reply = await core.imagine(actor, request, queuePositionHooks(respond, log));
-      await publishGeneration(client, core, command.channel_id, reply, opts);
+      await publishGeneration(client, core, command.channel_id, reply, { ...opts, requestedBy: command.user_id });
     } catch (err) {
       await respondWithError(respond, err, log, 'imagine');
     }
