@@ -1,20 +1,15 @@
 import pino from 'pino';
-
-/** Paths that must never reach a log line. */
-const REDACT = [
-  'token', '*.token', 'secret', '*.secret', 'password', '*.password', 'authorization', '*.authorization',
-  'headers.authorization', 'config.DISCORD_TOKEN', 'config.SLACK_BOT_TOKEN', 'config.SLACK_SIGNING_SECRET',
-  'config.SLACK_APP_TOKEN', 'DISCORD_TOKEN', 'SLACK_BOT_TOKEN', 'SLACK_SIGNING_SECRET', 'SLACK_APP_TOKEN',
-];
+import { redactionOptions } from './log-redact.js';
 
 /**
  * The process-wide structured logger. Level from LOG_LEVEL (default `info`; tests run with `silent`
- * unless LOG_LEVEL is set). Logs go to stderr so that CLI commands can print JSON on stdout.
+ * unless LOG_LEVEL is set). Logs go to stderr so that CLI commands can print JSON on stdout. Secrets are
+ * censored at any depth, in objects, errors and strings (log-redact.ts).
  */
 export const logger = pino(
   {
     level: process.env.LOG_LEVEL ?? (process.env.NODE_TEST_CONTEXT ? 'silent' : 'info'),
-    redact: { paths: REDACT, censor: '[redacted]' },
+    ...redactionOptions(),
     base: undefined,
   },
   pino.destination(2),

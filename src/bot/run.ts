@@ -19,6 +19,7 @@ import { createBotCore, type BotCoreHandle } from './core/core.js';
 import { CheckpointSamplerProvider } from './core/sampler-provider.js';
 import { openBotStore, type BotStore } from './core/store/index.js';
 import { TrainingRunner } from './core/training-runner.js';
+import { trainingChildEnv } from './core/training-env.js';
 import type { ImageRenderer, SamplerProvider } from './core/deps.js';
 import type { ImagineQueueOptions } from './core/queue.js';
 import { startDiscord } from './discord/index.js';
@@ -73,7 +74,8 @@ export async function createBotRuntime(config: Pick<BotConfig, 'DATA_DIR' | 'CLI
   const training = new TrainingRunner({
     runs: store.runs, catalog: registry, checkPreset: (name) => { getPreset(name); },
     runsDir: path.join(dataDir, 'checkpoints'), datasetsDir: path.join(dataDir, 'datasets'), lockFile: path.join(dataDir, 'training.lock'),
-    extraArgs: opts.trainingExtraArgs, env: { ...process.env, DATA_DIR: dataDir, CLIP_MODEL: config.CLIP_MODEL },
+    // Only what training reads: the chat tokens and secrets stay in this process.
+    extraArgs: opts.trainingExtraArgs, env: trainingChildEnv({ ...process.env, DATA_DIR: dataDir, CLIP_MODEL: config.CLIP_MODEL }),
     minUpdateIntervalMs: opts.minUpdateIntervalMs,
   });
   const core = createBotCore({
