@@ -16,7 +16,7 @@ export const TRAIN_USAGE =
   'Usage: `/cvae-train start preset:<name> [epochs:N] [dataset:DIR]`, `/cvae-train status`, `/cvae-train stop`';
 
 /** Usage of `/cvae-model`. */
-export const MODEL_USAGE = 'Usage: `/cvae-model list`, `/cvae-model use <name>`';
+export const MODEL_USAGE = 'Usage: `/cvae-model list`, `/cvae-model use <name>`, `/cvae-model publish <name>`, `/cvae-model unpublish <name>`';
 
 /** What `/imagine <text>` asks for. */
 export interface ImagineCommand {
@@ -33,7 +33,7 @@ export type TrainCommand =
   | { verb: 'stop' };
 
 /** What `/cvae-model <text>` asks for. */
-export type ModelCommand = { verb: 'list' } | { verb: 'use'; name: string };
+export type ModelCommand = { verb: 'list' } | { verb: 'use' | 'publish' | 'unpublish'; name: string };
 
 /**
  * Undo Slack's escaping of command text: Slack sends `&`, `<` and `>` as `&amp;`, `&lt;`, `&gt;`
@@ -159,12 +159,12 @@ export function parseTrainText(text: string): TrainCommand {
   return cmd;
 }
 
-/** Parse the text of `/cvae-model`: `list` (also the default when empty) or `use NAME`. */
+/** Parse the text of `/cvae-model`: `list` (also the default when empty), `use NAME`, `publish NAME` or `unpublish NAME`. */
 export function parseModelText(text: string): ModelCommand {
   const words = tokenize(unescapeSlackText(text));
   const verb = (words.shift() ?? 'list').toLowerCase();
   if (verb === 'list' && words.length === 0) return { verb: 'list' };
-  if (verb === 'use' && words.length === 1) return { verb: 'use', name: words[0] };
-  if (verb === 'use' && words.length === 0) throw new UserError(`Which model? \n${MODEL_USAGE}`);
+  if ((verb === 'use' || verb === 'publish' || verb === 'unpublish') && words.length === 1) return { verb, name: words[0] };
+  if ((verb === 'use' || verb === 'publish' || verb === 'unpublish') && words.length === 0) throw new UserError(`Which model? \n${MODEL_USAGE}`);
   throw new UserError(`I did not understand \`${[verb, ...words].join(' ')}\`.\n${MODEL_USAGE}`);
 }

@@ -29,6 +29,7 @@ import { IMAGINE_USAGE, parseImagineText, parseModelText, parseTrainText } from 
 import { isUserError, userMessageOf } from '../core/errors.js';
 import type { Actor, BotCore, ImagineHooks, ImagineReply } from '../core/types.js';
 import { ChatLog, type ChatMessage } from './chat-log.js';
+import { runModelCommand } from '../core/model-command.js';
 import { PlaygroundTrainingSink } from './training-sink.js';
 import { PLAYGROUND_ADMIN, PlaygroundAccess } from './playground-access.js';
 
@@ -41,7 +42,7 @@ export const PLAYGROUND_ACTOR: Actor = PLAYGROUND_ADMIN;
 export const PLAYGROUND_HELP = [
   IMAGINE_USAGE,
   'Training (local admin): `/train start preset:<name> [epochs:N] [dataset:NAME|synthetic]`, `/train status`, `/train stop`',
-  'Models: `/model list`, `/model use <name>`',
+  'Models: `/model list`, `/model use <name>`, `/model publish <name>`, `/model unpublish <name>`',
 ].join('\n');
 
 /** What the playground needs from the process. */
@@ -295,7 +296,7 @@ export class Playground {
       }
       if (verb === 'model' || verb === 'cvae-model') {
         const cmd = parseModelText(rest);
-        return { ok: true, messageId: this.reply(() => (cmd.verb === 'list' ? core.modelList(actor) : core.modelUse(actor, cmd.name))).id };
+        return { ok: true, messageId: this.reply(() => runModelCommand(core, actor, cmd)).id };
       }
       return fail(`I do not know \`/${verb}\`.\n${PLAYGROUND_HELP}`);
     } catch (err) {

@@ -81,6 +81,9 @@ export const MIGRATIONS: readonly string[] = [
    );
    INSERT OR IGNORE INTO generation_messages (platform, message_ref, generation_id, image_index, created_at)
      SELECT platform, message_ref, id, NULL, created_at FROM generations WHERE message_ref IS NOT NULL;`,
+  // v3: models an admin published (anyone may pick them with /imagine model:NAME); served once counts.
+  `ALTER TABLE models ADD COLUMN published_at TEXT;
+   UPDATE models SET published_at = activated_at WHERE activated_at IS NOT NULL;`,
 ];
 
 /** Applies the migrations the database has not seen yet, each in its own transaction. Returns the new version. */

@@ -72,12 +72,32 @@ export class RunStore {
     ).run(m.name, m.dir, m.preset ?? null, m.clipModel ?? null, m.runId ?? null, new Date().toISOString());
   }
 
-  /** Records that a model became the served one. */
+  /** Records that a model became the served one (which publishes it). */
   markActivated(name: string, dir: string): void {
+    const now = new Date().toISOString();
     this.db.prepare(
-      `INSERT INTO models (name, dir, registered_at, activated_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT(name) DO UPDATE SET activated_at = excluded.activated_at`,
-    ).run(name, dir, new Date().toISOString(), new Date().toISOString());
+      `INSERT INTO models (name, dir, registered_at, activated_at, published_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT(name) DO UPDATE SET activated_at = excluded.activated_at, published_at = COALESCE(models.published_at, excluded.published_at)`,
+    ).run(name, dir, now, now, now);
+  }
+
+  /** Publishes a model (anyone may pick it) or takes it back. */
+  setPublished(name: string, dir: string, published: boolean): void {
+    const now = new Date().toISOString();
+    this.db.prepare(
+      `INSERT INTO models (name, dir, registered_at, published_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT(name) DO UPDATE SET published_at = excluded.published_at`,
+    ).run(name, dir, now, published ? now : null);
+  }
+
+  /** Whether an admin has published the model. */
+  isPublished(name: string): boolean {
+    return Boolean(this.db.prepare('SELECT 1 FROM models WHERE name = ? AND published_at IS NOT NULL').get(name));
+  }
+
+  /** Names of the published models. */
+  publishedNames(): Set<string> {
+    return new Set((this.db.prepare('SELECT name FROM models WHERE published_at IS NOT NULL').all() as { name: string }[]).map((r) => r.name));
   }
 }
 
