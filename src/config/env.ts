@@ -52,6 +52,9 @@ export const envSchema = z.object({
   CLIP_MODEL: nonEmpty('a Hugging Face id like Xenova/clip-vit-base-patch32 or a local folder').default('Xenova/clip-vit-base-patch32'),
   ONNX_RUN_TIMEOUT_MS: z.coerce.number({ message: 'must be a number of milliseconds' }).int('must be a whole number of milliseconds')
     .min(100, 'must be 100 to 3600000 (milliseconds)').max(3_600_000, 'must be 100 to 3600000 (milliseconds)').optional(),
+  RETENTION_KEEP_RUNS: z.coerce.number({ message: 'must be a number of runs' }).int('must be a whole number').min(0, 'must be 0 or more').max(10_000, 'must be at most 10000').optional(),
+  RETENTION_GENERATION_DAYS: z.coerce.number({ message: 'must be a number of days' }).int('must be a whole number').min(1, 'must be 1 or more').max(100_000, 'must be at most 100000').optional(),
+  RETENTION_PRUNE_EVERY_HOURS: z.coerce.number({ message: 'must be a number of hours' }).int('must be a whole number').min(0, 'must be 0 (off) or more').max(8760, 'must be at most 8760').optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
 });
 

@@ -86,6 +86,11 @@ export class TrainingRunner {
     this.lock = new TrainingLock(this.o.lockFile);
   }
 
+  /** The id of the run going now, or null. */
+  get currentRunId(): string | null {
+    return this.run?.id ?? null;
+  }
+
   /** True while a run started by this process is going. */
   get busy(): boolean {
     return this.run !== null;

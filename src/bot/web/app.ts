@@ -21,6 +21,7 @@ import { createBotRuntime, type BotRuntime } from '../run.js';
 import type { LoadedSampler, SamplerProvider } from '../core/deps.js';
 import type { ImagineQueueOptions } from '../core/queue.js';
 import { startDiscord } from '../discord/index.js';
+import { cachedDataDirUsage, pruneDataDir, retentionFromEnv, schedulePrune } from '../retention.js';
 import { startSlack } from '../slack/index.js';
 import { httpSettingsFrom, isLoopbackHost, type HttpSettings } from './http-config.js';
 import { Playground, PLAYGROUND_ACTOR } from './playground.js';
@@ -97,6 +98,8 @@ export async function startApp(opts: AppOptions = {}): Promise<RunningApp> {
   const settings = httpSettingsFrom(env);
   const chat = config.discord || config.slack;
   const withPlayground = settings.playground ?? !chat;
+  const retention = retentionFromEnv(env);
+  let stopPruning: (() => void) | null = null;
   const access = new PlaygroundAccess(playgroundAccessFrom(env, settings.host));
   if (!chat && !withPlayground) log.warn('no chat platform configured and PLAYGROUND=0: only /healthz and /metrics are served');
 
@@ -174,7 +177,12 @@ export async function startApp(opts: AppOptions = {}): Promise<RunningApp> {
       metrics.attach({
         db: runtime.store.db, queue: runtime.core.queue, training,
         trainingProgress: () => (training.busy ? progressOf(training.status()) : null),
+        diskUsage: cachedDataDirUsage(dataDir),
       });
+      if (retention.everyHours > 0) {
+        const rt = runtime;
+        stopPruning = schedulePrune(() => pruneDataDir(dataDir, retention, { store: rt.store, protect: rt.training.busy ? [rt.training.currentRunId ?? ''] : [] }), retention.everyHours);
+      }
       if (samplers) {
         await (samplers as InstrumentedSamplers).inner.get().then(
           (s) => log.info({ model: s.name, clipModel: s.meta.clipModel }, 'serving model loaded'),
@@ -214,6 +222,7 @@ export async function startApp(opts: AppOptions = {}): Promise<RunningApp> {
   let stopping: Promise<void> | null = null;
   async function stop(): Promise<void> {
     health.setPhase('stopping');
+    stopPruning?.();
     playground?.stopAccepting();
     await Promise.race([ready.catch(() => undefined), new Promise((r) => setTimeout(r, STOP_WAIT_FOR_LOADING_MS).unref())]);
     const rt = runtime;

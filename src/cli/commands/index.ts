@@ -3,6 +3,7 @@ import * as dataset from './dataset.js';
 import * as embed from './embed.js';
 import * as feedback from './feedback.js';
 import * as model from './model.js';
+import * as prune from './prune.js';
 import * as registerCommands from './register-commands.js';
 import * as sample from './sample.js';
 import * as slackManifest from './slack-manifest.js';
@@ -23,4 +24,5 @@ export const commandModules: CommandModule[] = [
   sample,
   registerCommands,
   slackManifest,
+  prune,
 ];
