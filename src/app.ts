@@ -28,6 +28,7 @@ import { defaultCheckpoint, ensureServedModel, noModelHelp, pickClipModel } from
 import { Health, type CheckResult } from './http/health.js';
 import { AppMetrics, TimedSamplerProvider } from './http/metrics.js';
 import { HttpServer } from './http/server.js';
+import { decoderWorkerHealth } from './model/onnx/decoder-session.js';
 import { AdminPolicy } from './bot/core/admin.js';
 import { createBotCore, type BotCoreHandle } from './bot/core/core.js';
 import type { ImageRenderer, SamplerProvider } from './bot/core/deps.js';
@@ -35,9 +36,12 @@ import type { ImagineQueueOptions } from './bot/core/queue.js';
 import { CheckpointSamplerProvider } from './bot/core/sampler-provider.js';
 import { openBotStore, type BotStore } from './bot/core/store/index.js';
 import { TrainingRunner } from './bot/core/training-runner.js';
+import { trainingChildEnv } from './bot/core/training-env.js';
 import { startDiscord } from './bot/discord/index.js';
+import { cachedDataDirUsage, pruneDataDir, retentionFromEnv, schedulePrune } from './bot/retention.js';
 import { startSlack } from './bot/slack/index.js';
 import { Playground, PLAYGROUND_ACTOR } from './bot/web/playground.js';
+import { PlaygroundAccess, playgroundAccessFrom } from './bot/web/playground-access.js';
 
 const log = childLogger('app');
 
@@ -76,7 +80,7 @@ export interface BotRuntimeOptions {
  * ONNX Runtime off the event loop when it works, else TensorFlow.js, as SAMPLER_ENGINE says; sharp image grids),
  * the SQLite store and the training runner. Loads CLIP; checkpoints load on first use.
  */
-export async function createBotRuntime(config: Pick<BotConfig, 'DATA_DIR' | 'CLIP_MODEL' | 'ADMIN_USER_IDS'>,
+export async function createBotRuntime(config: Pick<BotConfig, 'DATA_DIR' | 'CLIP_MODEL' | 'ADMIN_USER_IDS'> & Partial<Pick<BotConfig, 'DISCORD_ADMIN_GUILD_IDS'>>,
   opts: BotRuntimeOptions = {}): Promise<BotRuntime> {
   const dataDir = path.resolve(config.DATA_DIR);
   const backend = await initBackend();
@@ -97,12 +101,13 @@ export async function createBotRuntime(config: Pick<BotConfig, 'DATA_DIR' | 'CLI
   const training = new TrainingRunner({
     runs: store.runs, catalog: registry, checkPreset: (name) => { getPreset(name); },
     runsDir: path.join(dataDir, 'checkpoints'), datasetsDir: path.join(dataDir, 'datasets'), lockFile: path.join(dataDir, 'training.lock'),
-    extraArgs: opts.trainingExtraArgs, env: { ...process.env, DATA_DIR: dataDir, CLIP_MODEL: config.CLIP_MODEL },
+    // Only what training reads: the chat tokens and secrets stay in this process.
+    extraArgs: opts.trainingExtraArgs, env: trainingChildEnv({ ...process.env, DATA_DIR: dataDir, CLIP_MODEL: config.CLIP_MODEL }),
     minUpdateIntervalMs: opts.minUpdateIntervalMs,
   });
   const core = createBotCore({
     store, embedder, samplers: opts.decorateSamplers ? opts.decorateSamplers(samplers) : samplers, catalog: registry, renderer: displayRenderer(), training,
-    admins: new AdminPolicy(config.ADMIN_USER_IDS), queue: opts.queue,
+    admins: new AdminPolicy(config.ADMIN_USER_IDS, { platformAdminGuilds: config.DISCORD_ADMIN_GUILD_IDS }), queue: opts.queue,
   });
   return {
     core, store, embedder, registry, training,
@@ -157,6 +162,9 @@ export async function startApp(opts: AppOptions = {}): Promise<RunningApp> {
   const settings = httpSettingsFrom(env);
   const chat = config.discord || config.slack;
   const withPlayground = settings.playground ?? !chat;
+  const retention = retentionFromEnv(env);
+  let stopPruning: (() => void) | null = null;
+  const access = new PlaygroundAccess(playgroundAccessFrom(env, settings.host));
   if (!chat && !withPlayground) log.warn('no chat platform configured and PLAYGROUND=0: only /healthz and /metrics are served');
 
   const health = new Health();
@@ -181,6 +189,7 @@ export async function startApp(opts: AppOptions = {}): Promise<RunningApp> {
       presets: presetNames(),
       trackStream: (res) => server.trackStream(res),
       loopbackOnly: isLoopbackHost(settings.host),
+      access,
     })
     : null;
   if (playground) server.addRoute(playground.route());
@@ -196,6 +205,7 @@ export async function startApp(opts: AppOptions = {}): Promise<RunningApp> {
     const s = await samplers.inner.get();
     return { ok: true, detail: `${s.name} (${s.meta.preset}, ${s.meta.resolution} px)` };
   });
+  health.setCheck('decoder', () => decoderWorkerHealth());
   if (playground) health.setCheck('playground', () => ({ ok: server.listening, detail: server.listening ? 'serving' : 'not listening' }));
   metrics.attach({ ready: async () => (await health.report()).ready, servedModel });
 
@@ -203,6 +213,8 @@ export async function startApp(opts: AppOptions = {}): Promise<RunningApp> {
   const hostForUrl = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${hostForUrl === '0.0.0.0' || hostForUrl === '[::]' ? '127.0.0.1' : hostForUrl}:${addr.port}`;
   if (playground) log.info({ url }, 'playground ready to open in a browser (the model may still be loading)');
+  const exposure = playground ? access.networkWarning() : null;
+  if (exposure) log.warn({ host: settings.host }, exposure);
 
   async function load(): Promise<void> {
     health.setPhase('starting', 'loading CLIP and the model');
@@ -213,7 +225,7 @@ export async function startApp(opts: AppOptions = {}): Promise<RunningApp> {
       const clipModel = pickClipModel(env.CLIP_MODEL, served?.meta ?? null);
       clipState = { ok: false, detail: `loading ${clipModel}` };
       const admins = withPlayground ? [...new Set([...config.ADMIN_USER_IDS, `${PLAYGROUND_ACTOR.platform}:${PLAYGROUND_ACTOR.userId}`])] : config.ADMIN_USER_IDS;
-      runtime = await createBotRuntime({ DATA_DIR: dataDir, CLIP_MODEL: clipModel, ADMIN_USER_IDS: admins }, {
+      runtime = await createBotRuntime({ DATA_DIR: dataDir, CLIP_MODEL: clipModel, ADMIN_USER_IDS: admins, DISCORD_ADMIN_GUILD_IDS: config.DISCORD_ADMIN_GUILD_IDS }, {
         // Options are spread over the runner's defaults, so none is passed as undefined.
         trainingExtraArgs: [],
         ...(chat ? {} : { minUpdateIntervalMs: 2_000 }), // a local page can take progress every 2 s
@@ -229,7 +241,12 @@ export async function startApp(opts: AppOptions = {}): Promise<RunningApp> {
       metrics.attach({
         store: runtime.store, queue: runtime.core.queue, training,
         trainingProgress: () => training.progress()?.fraction ?? null,
+        diskUsage: cachedDataDirUsage(dataDir),
       });
+      if (retention.everyHours > 0) {
+        const rt = runtime;
+        stopPruning = schedulePrune(() => pruneDataDir(dataDir, retention, { store: rt.store, protect: rt.training.busy ? [rt.training.currentRunId ?? ''] : [] }), retention.everyHours);
+      }
       if (samplers) {
         await (samplers as TimedSamplerProvider).inner.get().then(
           (s) => log.info({ model: s.name, clipModel: s.meta.clipModel }, 'serving model loaded'),
@@ -269,6 +286,7 @@ export async function startApp(opts: AppOptions = {}): Promise<RunningApp> {
   let stopping: Promise<void> | null = null;
   async function stop(): Promise<void> {
     health.setPhase('stopping');
+    stopPruning?.();
     playground?.stopAccepting();
     await Promise.race([ready.catch(() => undefined), new Promise((r) => setTimeout(r, STOP_WAIT_FOR_LOADING_MS).unref())]);
     const rt = runtime;

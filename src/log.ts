@@ -1,12 +1,6 @@
 import pino from 'pino';
 import pretty from 'pino-pretty';
-
-/** Paths that must never reach a log line. */
-const REDACT = [
-  'token', '*.token', 'secret', '*.secret', 'password', '*.password', 'authorization', '*.authorization',
-  'headers.authorization', 'config.DISCORD_TOKEN', 'config.SLACK_BOT_TOKEN', 'config.SLACK_SIGNING_SECRET',
-  'config.SLACK_APP_TOKEN', 'DISCORD_TOKEN', 'SLACK_BOT_TOKEN', 'SLACK_SIGNING_SECRET', 'SLACK_APP_TOKEN',
-];
+import { redactionOptions } from './log-redact.js';
 
 /**
  * Where log lines go: stderr (so that CLI commands can print JSON on stdout). JSON lines, for log collectors
@@ -20,12 +14,13 @@ export function logDestination(tty: boolean = Boolean(process.stderr.isTTY), fd 
 
 /**
  * The process-wide structured logger. Level from LOG_LEVEL (default `info`; tests run with `silent`
- * unless LOG_LEVEL is set). See {@link logDestination} for the format.
+ * unless LOG_LEVEL is set). See {@link logDestination} for the format. Secrets are censored at any depth, in
+ * objects, errors and strings (log-redact.ts).
  */
 export const logger = pino(
   {
     level: process.env.LOG_LEVEL ?? (process.env.NODE_TEST_CONTEXT ? 'silent' : 'info'),
-    redact: { paths: REDACT, censor: '[redacted]' },
+    ...redactionOptions(),
     base: undefined,
   },
   logDestination(),

@@ -21,6 +21,18 @@ const adminIds = z.string().transform((raw, ctx) => {
   return ids;
 });
 
+/** `123,456` → ['123', '456']: Discord guild ids. */
+const guildIds = z.string().transform((raw, ctx) => {
+  const ids = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const id of ids) {
+    if (!/^\d{17,20}$/.test(id)) {
+      ctx.addIssue({ code: 'custom', message: `"${id.slice(0, 40)}" is not a Discord guild id (17 to 20 digits; Server Settings → Widget, or Copy Server ID in developer mode)` });
+      return z.NEVER;
+    }
+  }
+  return ids;
+});
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export const envSchema = z.object({
@@ -28,6 +40,8 @@ export const envSchema = z.object({
   DISCORD_APPLICATION_ID: snowflake.optional(),
   DISCORD_GUILD_ID: snowflake.optional(),
   DISCORD_API_URL: url.optional(),
+  /** Guilds where Manage Server makes a member a bot admin; unset: DISCORD_GUILD_ID if set, else none. */
+  DISCORD_ADMIN_GUILD_IDS: guildIds.optional(),
   SLACK_BOT_TOKEN: z.string().regex(/^xoxb-/, 'must be a bot token starting with xoxb-').optional(),
   SLACK_SIGNING_SECRET: nonEmpty('the signing secret from the Slack app\'s Basic Information page').optional(),
   SLACK_APP_TOKEN: z.string().regex(/^xapp-/, 'must be an app-level token starting with xapp- (Socket Mode)').optional(),
@@ -36,10 +50,17 @@ export const envSchema = z.object({
   ADMIN_USER_IDS: adminIds.default([]),
   DATA_DIR: nonEmpty('a folder for the database, checkpoints and caches').default('data'),
   CLIP_MODEL: nonEmpty('a Hugging Face id like Xenova/clip-vit-base-patch32 or a local folder').default('Xenova/clip-vit-base-patch32'),
+  ONNX_RUN_TIMEOUT_MS: z.coerce.number({ message: 'must be a number of milliseconds' }).int('must be a whole number of milliseconds')
+    .min(100, 'must be 100 to 3600000 (milliseconds)').max(3_600_000, 'must be 100 to 3600000 (milliseconds)').optional(),
+  RETENTION_KEEP_RUNS: z.coerce.number({ message: 'must be a number of runs' }).int('must be a whole number').min(0, 'must be 0 or more').max(10_000, 'must be at most 10000').optional(),
+  RETENTION_GENERATION_DAYS: z.coerce.number({ message: 'must be a number of days' }).int('must be a whole number').min(1, 'must be 1 or more').max(100_000, 'must be at most 100000').optional(),
+  RETENTION_PRUNE_EVERY_HOURS: z.coerce.number({ message: 'must be a number of hours' }).int('must be a whole number').min(0, 'must be 0 (off) or more').max(8760, 'must be at most 8760').optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
 });
 
-export type BotConfig = z.infer<typeof envSchema> & {
+export type BotConfig = Omit<z.infer<typeof envSchema>, 'DISCORD_ADMIN_GUILD_IDS'> & {
+  /** DISCORD_ADMIN_GUILD_IDS, defaulting to DISCORD_GUILD_ID when that is set, else no guild. */
+  DISCORD_ADMIN_GUILD_IDS: string[];
   /** Discord is configured (token + application id). */
   discord: boolean;
   /** Slack is configured (bot token + signing secret). */
@@ -91,5 +112,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { require
   if (problems.length || !cfg) {
     throw new UserError(`The configuration has problems:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }
-  return { ...cfg, discord, slack };
+  const adminGuilds = cfg.DISCORD_ADMIN_GUILD_IDS ?? (cfg.DISCORD_GUILD_ID ? [cfg.DISCORD_GUILD_ID] : []);
+  return { ...cfg, DISCORD_ADMIN_GUILD_IDS: adminGuilds, discord, slack };
 }

@@ -25,6 +25,8 @@ export interface MetricsSources {
   ready?: () => Promise<boolean>;
   /** The model being served and its CLIP model. */
   servedModel?: () => Promise<{ name: string; clipModel: string } | null>;
+  /** Disk use of the data directory by part, in bytes (src/bot/retention.ts: dataDirUsage). */
+  diskUsage?: () => Promise<Record<string, number>>;
 }
 
 /** What the metrics read from the store. */
@@ -105,6 +107,15 @@ export class AppMetrics {
         this.reset();
         const m = await self.sources.servedModel?.().catch(() => null);
         if (m) this.set({ model: m.name, clip_model: m.clipModel }, 1);
+      },
+    });
+    new client.Gauge({
+      name: 'cvae_disk_usage_bytes', help: 'Disk use of the data directory by part (checkpoints, datasets, clip_cache, database, total).',
+      labelNames: ['part'], registers,
+      async collect() {
+        this.reset();
+        const parts = await self.sources.diskUsage?.().catch(() => null);
+        for (const [part, bytes] of Object.entries(parts ?? {})) this.set({ part }, bytes);
       },
     });
   }

@@ -109,6 +109,23 @@ export class CheckpointRegistry {
     return all;
   }
 
+  /** Registered and discovered checkpoint folders by name, the registered names and the active one, without reading any checkpoint. */
+  async folders(): Promise<{ active: string | null; checkpoints: Map<string, string>; registered: Set<string> }> {
+    const state = await this.readState();
+    return { active: state.active, checkpoints: await this.catalog(state), registered: new Set(Object.keys(state.checkpoints)) };
+  }
+
+  /** Forgets registered names (their folders are left alone); an active one stops being active. */
+  async unregister(names: Iterable<string>): Promise<void> {
+    const state = await this.readState();
+    let changed = false;
+    for (const name of names) {
+      if (state.checkpoints[name]) { delete state.checkpoints[name]; changed = true; }
+      if (state.active === name) { state.active = null; changed = true; }
+    }
+    if (changed) await this.writeState(state);
+  }
+
   /** Every checkpoint whose metadata can be read, sorted by name; unreadable ones are logged and skipped. */
   async list(): Promise<(RegistryEntry & { active: boolean })[]> {
     const state = await this.readState();

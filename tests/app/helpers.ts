@@ -62,11 +62,15 @@ export async function startTestApp(dataDir: string, env: Record<string, string> 
   return app;
 }
 
-/** GET or POST (JSON) against the app; returns status, headers and the parsed JSON (or raw body). */
+/**
+ * GET or POST (JSON) against the app; returns status, headers and the parsed JSON (or raw body). A POST carries
+ * the app's own Origin, as a browser's does (the playground refuses state-changing requests without it).
+ */
 export async function request(app: RunningApp, method: string, p: string, body?: unknown, headers: Record<string, string> = {}) {
+  const h = method === 'GET' || method === 'HEAD' ? headers : { origin: app.url, ...headers };
   const res = await fetch(app.url + p, {
     method,
-    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+    headers: body === undefined ? h : { 'content-type': 'application/json', ...h },
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   });
   const buf = Buffer.from(await res.arrayBuffer());
@@ -95,4 +99,11 @@ export async function settled(app: RunningApp, messageId: string, timeoutMs = 60
     const m = r.json as ChatMessage;
     return m && m.state !== 'queued' && m.state !== 'working' ? m : null;
   }, `message ${messageId} to settle`, timeoutMs);
+}
+
+/** Types a command into the playground and waits for its reply to settle. */
+export async function command(app: RunningApp, text: string): Promise<ChatMessage> {
+  const r = await request(app, 'POST', '/api/command', { text });
+  if (r.status !== 202) throw new Error(`/api/command answered ${r.status}: ${r.body.toString()}`);
+  return settled(app, r.json.messageId);
 }

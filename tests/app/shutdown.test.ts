@@ -68,7 +68,7 @@ describe('npm start: playground without tokens, clean SIGTERM', { timeout: 240_0
     assert.match(page.text, /CLIP-CVAE playground/);
 
     const post = (p: string, body: unknown) => fetch(`http://127.0.0.1:${port}${p}`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+      method: 'POST', headers: { 'content-type': 'application/json', origin: `http://127.0.0.1:${port}` }, body: JSON.stringify(body),
     }).then(async (r) => ({ status: r.status, json: await r.json() as { text?: string; error?: string } }));
     const start = await post('/api/train/start', { preset: 'tiny', epochs: 500, dataset: 'synthetic' });
     assert.equal(start.status, 200, JSON.stringify(start.json));

@@ -68,11 +68,11 @@ export async function makeTinyModel(registry: CheckpointRegistry, name: string, 
   return dir;
 }
 
-export async function createE2eCore(opts: { admins: string[]; queue?: ImagineQueueOptions }): Promise<E2eCore> {
+export async function createE2eCore(opts: { admins: string[]; adminGuilds?: string[]; queue?: ImagineQueueOptions }): Promise<E2eCore> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bot-e2e-'));
   let samplers!: HoldableSamplers;
   const runtime = await createBotRuntime(
-    { DATA_DIR: dataDir, CLIP_MODEL: TINY_CLIP_DIR, ADMIN_USER_IDS: opts.admins },
+    { DATA_DIR: dataDir, CLIP_MODEL: TINY_CLIP_DIR, ADMIN_USER_IDS: opts.admins, DISCORD_ADMIN_GUILD_IDS: opts.adminGuilds },
     {
       queue: opts.queue, clipQuantized: false,
       trainingExtraArgs: ['--synthetic', '64', '--batch-size', '8'],

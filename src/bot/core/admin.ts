@@ -1,6 +1,8 @@
 /**
  * The admin precondition: training and model commands are allowed only to users in the configured admin list
- * (`discord:123,slack:U456`) and, on Discord, to members with Manage Server (`actor.platformAdmin`).
+ * (`discord:123,slack:U456`, anywhere) and, on Discord, to members with Manage Server (`actor.platformAdmin`)
+ * in the guilds listed as admin guilds (DISCORD_ADMIN_GUILD_IDS). Manage Server elsewhere counts for nothing:
+ * for an invitable bot anyone has it in their own server, and training and the served model are global.
  */
 import { childLogger } from '../../log.js';
 import { NotAllowedError } from './errors.js';
@@ -13,14 +15,21 @@ export class AdminPolicy {
   private readonly ids: Set<string>;
 
   /** @param adminIds platform-prefixed user ids, e.g. `discord:123`, `slack:U456`. */
-  constructor(adminIds: Iterable<string>, private readonly opts: { trustPlatformAdmins?: boolean } = {}) {
+  private readonly adminGuilds: Set<string>;
+
+  /**
+   * @param adminIds platform-prefixed user ids, e.g. `discord:123`, `slack:U456`.
+   * @param opts.platformAdminGuilds Discord guild ids where Manage Server makes a member an admin (default none).
+   */
+  constructor(adminIds: Iterable<string>, opts: { platformAdminGuilds?: Iterable<string> } = {}) {
     this.ids = new Set(adminIds);
+    this.adminGuilds = new Set(opts.platformAdminGuilds ?? []);
   }
 
   /** True if the actor may run admin commands. */
   isAdmin(actor: Actor): boolean {
     if (this.ids.has(`${actor.platform}:${actor.userId}`)) return true;
-    return actor.platform === 'discord' && (this.opts.trustPlatformAdmins ?? true) && actor.platformAdmin === true;
+    return actor.platform === 'discord' && actor.platformAdmin === true && this.adminGuilds.has(actor.workspaceId);
   }
 
   /** Throws NotAllowedError (and logs the attempt) unless the actor is an admin. */

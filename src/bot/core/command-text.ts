@@ -19,7 +19,7 @@ export const TRAIN_USAGE =
   'Usage: `/train start preset:<name> [epochs:N] [dataset:DIR]`, `/train status`, `/train stop`';
 
 /** Usage of `/model` (an adapter whose command has another name passes its own). */
-export const MODEL_USAGE = 'Usage: `/model list`, `/model use <name>`';
+export const MODEL_USAGE = 'Usage: `/model list`, `/model use <name>`, `/model publish <name>`, `/model unpublish <name>`';
 
 /** What `/imagine <text>` asks for. */
 export interface ImagineCommand {
@@ -36,7 +36,7 @@ export type TrainCommand =
   | { verb: 'stop' };
 
 /** What `/model <text>` asks for. */
-export type ModelCommand = { verb: 'list' } | { verb: 'use'; name: string };
+export type ModelCommand = { verb: 'list' } | { verb: 'use' | 'publish' | 'unpublish'; name: string };
 
 /**
  * Split command text on whitespace, shell-like: `"double quoted"` and `'single quoted'` runs (also inside a
@@ -154,13 +154,17 @@ export function parseTrainText(text: string, usage: string = TRAIN_USAGE): Train
   return cmd;
 }
 
-/** Parse the text of `/model`: `list` (also the default when empty) or `use NAME`. Errors end with `usage`. */
+/**
+ * Parse the text of `/model`: `list` (also the default when empty), `use NAME`, `publish NAME` or
+ * `unpublish NAME`. Errors end with `usage`.
+ */
 export function parseModelText(text: string, usage: string = MODEL_USAGE): ModelCommand {
   const words = tokenize(text);
   const verb = (words.shift() ?? 'list').toLowerCase();
   if (verb === 'list' && words.length === 0) return { verb: 'list' };
-  if (verb === 'use' && words.length === 1) return { verb: 'use', name: words[0] };
-  if (verb === 'use' && words.length === 0) throw new UserError(`Which model? \n${usage}`);
+  const named = verb === 'use' || verb === 'publish' || verb === 'unpublish';
+  if (named && words.length === 1) return { verb, name: words[0] };
+  if (named && words.length === 0) throw new UserError(`Which model? \n${usage}`);
   throw new UserError(`I did not understand \`${[verb, ...words].join(' ')}\`.\n${usage}`);
 }
 
@@ -179,7 +183,10 @@ export function runTrainCommand(core: BotCore, actor: Actor, cmd: TrainCommand, 
   }
 }
 
-/** Runs a parsed `/model` command through the core; resolves with the reply text. */
+/** Runs a parsed `/model` command (list, use, publish, unpublish) through the core; resolves with the reply text. */
 export function runModelCommand(core: BotCore, actor: Actor, cmd: ModelCommand): Promise<string> {
-  return cmd.verb === 'list' ? core.modelList(actor) : core.modelUse(actor, cmd.name);
+  if (cmd.verb === 'list') return core.modelList(actor);
+  if (cmd.verb === 'use') return core.modelUse(actor, cmd.name);
+  if (!core.modelPublish) return Promise.reject(new UserError('Publishing models is not available here.'));
+  return core.modelPublish(actor, cmd.name, cmd.verb === 'publish');
 }

@@ -54,6 +54,7 @@ export interface BotCoreHandle extends BotCore {
   /** Stops taking requests, fails queued ones politely and waits for running ones to be rendered and recorded. */
   close(): Promise<void>;
   readonly queue: GenerationQueue<GenerationJob, GenerationOutput>;
+  modelPublish(actor: Actor, name: string, published: boolean): Promise<string>;
 }
 
 /** Builds the bot core over its injected dependencies. */
@@ -115,9 +116,25 @@ export function createBotCore(deps: BotCoreDeps): BotCoreHandle {
     return p;
   }
 
+  /**
+   * Before a request joins the queue: a non-admin may name only the served model or a published one; and the
+   * model is loaded now (its ONNX export made), bounded by the provider, so the queue never waits on a load.
+   */
+  async function admit(actor: Actor, model: string | undefined): Promise<void> {
+    if (model !== undefined && !deps.admins.isAdmin(actor) && !deps.store.runs.isPublished(model)) {
+      const served = (await deps.catalog.list()).find((m) => m.active)?.name;
+      if (model !== served) {
+        log.info({ platform: actor.platform, userId: actor.userId, model }, 'unpublished model refused');
+        throw new UserError(`Model \`${model}\` is not published. Leave out the model to use the served one, or ask an admin to \`/model publish ${model}\`.`);
+      }
+    }
+    await deps.samplers.get(model);
+  }
+
   async function generateNow(actor: Actor, job: GenerationJob, model: string | undefined, kind: GenerationKind,
     parentId: string | null, hooks?: ImagineHooks): Promise<ImagineReply> {
     const t0 = performance.now();
+    await admit(actor, model);
     const out = await queue.submit(
       { userKey: `${actor.platform}:${actor.userId}`, batchKey: model ?? '', size: job.seeds.length, payload: job },
       { onQueued: hooks?.onQueued },
@@ -222,10 +239,11 @@ export function createBotCore(deps: BotCoreDeps): BotCoreHandle {
       deps.admins.require(actor, '/model list');
       const models = await deps.catalog.list();
       if (!models.length) return 'No models are registered yet. Train one with `/train start` or register a checkpoint with the CLI.';
+      const published = deps.store.runs.publishedNames();
       const lines = models.map((m) => {
         const loss = m.meta.bestValLoss != null ? `, best val loss ${m.meta.bestValLoss.toFixed(1)}` : '';
         const clip = sameClipModel(m.meta.clipModel, deps.embedder.modelId) ? '' : ` — trained with CLIP \`${m.meta.clipModel}\`, not servable with \`${deps.embedder.modelId}\``;
-        return `${m.active ? '▶' : '•'} \`${m.name}\` (${m.meta.preset}, ${m.meta.resolution} px${m.meta.epoch != null ? `, epoch ${m.meta.epoch}` : ''}${loss})${m.active ? ' — serving' : ''}${clip}`;
+        return `${m.active ? '▶' : '•'} \`${m.name}\` (${m.meta.preset}, ${m.meta.resolution} px${m.meta.epoch != null ? `, epoch ${m.meta.epoch}` : ''}${loss})${m.active ? ' — serving' : ''}${published.has(m.name) ? ' · published' : ''}${clip}`;
       });
       return `Models:\n${lines.join('\n')}`;
     },
@@ -236,9 +254,21 @@ export function createBotCore(deps: BotCoreDeps): BotCoreHandle {
       const entry = await deps.catalog.resolve(n);
       await deps.samplers.get(n); // loads it and refuses a CLIP mismatch before switching
       await deps.catalog.activate(n);
+      deps.store.runs.markServed(n); // a model served once stays pickable by everyone (published)
       deps.onModelChanged?.(n);
       log.info({ model: n, platform: actor.platform, userId: actor.userId }, 'served model switched');
       return `Now serving \`${n}\` (${entry.meta.preset}, ${entry.meta.resolution} px).`;
+    },
+
+    async modelPublish(actor: Actor, name: string, published: boolean): Promise<string> {
+      deps.admins.require(actor, published ? '/model publish' : '/model unpublish');
+      const n = validateModelName(name);
+      await deps.catalog.resolve(n); // refuses a name the registry does not know
+      deps.store.runs.setPublished(n, published);
+      log.info({ model: n, published, platform: actor.platform, userId: actor.userId }, 'model publication changed');
+      return published
+        ? `\`${n}\` is published: anyone can pick it with \`/imagine ... model:${n}\`.`
+        : `\`${n}\` is no longer published: only admins can pick it (unless it is the served model).`;
     },
 
     async close(): Promise<void> {

@@ -1,6 +1,7 @@
 /**
  * Prompt validation: what a user typed becomes a clean prompt or a helpful UserError.
- * Mentions (Discord `<@123>`, `<@!123>`, `<#123>`, `<@&123>`, Slack `<@U123>`, `<#C123|name>`, `<!here>`) and
+ * Mentions (Discord `<@123>`, `<@!123>`, `<#123>`, `<@&123>`, Slack `<@U123>`, `<#C123|name>`, `<!here>`,
+ * `<!subteam^S123|@group>`, `<!date^...>`) and
  * control characters are stripped; whitespace is collapsed. Prompts only ever go to the CLIP tokenizer,
  * the database (bound parameters) and structured logs (JSON-escaped); never to a shell or a path.
  */
@@ -11,7 +12,7 @@ import { UserError } from './errors.js';
 /** Longest prompt accepted, in characters (after cleaning). */
 export const MAX_PROMPT_LENGTH = 500;
 
-const MENTION = /<(?:@[!&]?|#|!)[A-Za-z0-9_]+(?:\|[^>]*)?>/g;
+const MENTION = /<(?:@[!&]?|#|!)[A-Za-z0-9_^{}.-]+(?:\|[^>]*)?>/g;
 // C0/C1 controls, zero-width and bidi controls; newlines and tabs become spaces first.
 const CONTROL = /[\u0000-\u001F\u007F-\u009F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/g;
 const EMOJI_OR_SPACE = /^(?:\p{Extended_Pictographic}|\p{Emoji_Component}|\p{Emoji_Modifier}|\uFE0F|\u200D|\s|:[a-z0-9_+-]+:)*$/u;

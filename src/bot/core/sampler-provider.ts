@@ -31,6 +31,26 @@ export interface CheckpointSamplerProviderOptions {
   clipModel: string;
   /** Samplers kept loaded (default 2). */
   maxLoaded?: number;
+  /** Checkpoints loading at once (default 1): a load exports ONNX and reads weights, CPU and memory heavy. */
+  maxConcurrentLoads?: number;
+}
+
+/** Runs at most `limit` tasks at once, the others in order of arrival. */
+class Limiter {
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly limit: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.running >= this.limit) await new Promise<void>((r) => this.waiting.push(r));
+    this.running++;
+    try {
+      return await task();
+    } finally {
+      this.running--;
+      this.waiting.shift()?.();
+    }
+  }
 }
 
 /** A cached sampler that is disposed only once the batches running on it have finished. */
@@ -58,8 +78,10 @@ class ServedSampler {
 /** Loads and caches checkpoint samplers; see the module comment. */
 export class CheckpointSamplerProvider implements SamplerProvider {
   private readonly cache: LRUCache<string, Promise<ServedSampler>>;
+  private readonly loads: Limiter;
 
   constructor(private readonly o: CheckpointSamplerProviderOptions) {
+    this.loads = new Limiter(o.maxConcurrentLoads ?? 1);
     this.cache = new LRUCache<string, Promise<ServedSampler>>({
       max: o.maxLoaded ?? 2,
       dispose: (p) => { p.then((s) => s.dispose(), () => undefined); },
@@ -83,7 +105,7 @@ export class CheckpointSamplerProvider implements SamplerProvider {
       // An older save of the same checkpoint folder is stale now: drop (and dispose) it.
       for (const k of [...this.cache.keys()]) if (k.startsWith(place)) this.cache.delete(k);
       log.info({ model: entry.name, step: entry.meta.step }, 'loading checkpoint for serving');
-      loading = this.o.load(entry.dir).then((s) => new ServedSampler(s));
+      loading = this.loads.run(() => this.o.load(entry.dir)).then((s) => new ServedSampler(s));
       this.cache.set(key, loading);
       loading.catch(() => this.cache.delete(key));
     }

@@ -21,6 +21,7 @@ import type { ModelCatalog } from './deps.js';
 import type { RunStore, RunStatus } from './store/run-store.js';
 import { formatTrainingProgress, type TrainingImage, type TrainingProgress } from './training-progress.js';
 import type { Actor, TrainingProgressSink } from './types.js';
+import { TrainingLock } from './training-lock.js';
 
 const log = childLogger('training-runner');
 
@@ -67,6 +68,9 @@ interface ActiveRun {
 /** Runs and watches training child processes, one at a time per host. */
 export class TrainingRunner {
   private run: ActiveRun | null = null;
+  /** A start between its checks and its child being spawned (the lock is held then too). */
+  private starting = false;
+  private lock: TrainingLock;
   private readonly o: Required<Omit<TrainingRunnerOptions, 'checkPreset' | 'command'>> & Pick<TrainingRunnerOptions, 'checkPreset' | 'command'>;
 
   constructor(opts: TrainingRunnerOptions) {
@@ -82,6 +86,12 @@ export class TrainingRunner {
       // An option passed as undefined keeps its default.
       ...(Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as TrainingRunnerOptions),
     };
+    this.lock = new TrainingLock(this.o.lockFile);
+  }
+
+  /** The id of the run going now, or null. */
+  get currentRunId(): string | null {
+    return this.run?.id ?? null;
   }
 
   /** True while a run started by this process is going. */
@@ -99,7 +109,9 @@ export class TrainingRunner {
     }
     const dataArgs = this.dataArgs(opts.dataset);
     if (this.run) throw new UserError(`A training run (\`${this.run.id}\`) is already going. Use \`/train status\` or \`/train stop\`.`);
+    if (this.starting) throw new UserError('A training run is already starting or going. Use `/train status` or `/train stop`.');
     this.acquireLock();
+    this.starting = true;
     const id = `${preset}-${new Date(this.o.now()).toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-')}-${crypto.randomBytes(2).toString('hex')}`;
     const outDir = path.join(this.o.runsDir, id);
     try {
@@ -133,6 +145,8 @@ export class TrainingRunner {
       this.releaseLock();
       this.run = null;
       throw err;
+    } finally {
+      this.starting = false;
     }
   }
 
@@ -205,28 +219,13 @@ export class TrainingRunner {
     return dir;
   }
 
+  /** Takes the host-wide lock atomically (training-lock.ts); a UserError says who holds it. */
   private acquireLock(): void {
-    fs.mkdirSync(path.dirname(this.o.lockFile), { recursive: true });
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        fs.writeFileSync(this.o.lockFile, String(process.pid), { flag: 'wx' });
-        return;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        const pid = Number(fs.readFileSync(this.o.lockFile, 'utf8'));
-        if (pid && pid !== process.pid && isAlive(pid)) {
-          throw new UserError('Another training run is going on this host (another bot process holds the lock). Try again when it is done.');
-        }
-        fs.rmSync(this.o.lockFile, { force: true }); // stale: its process is gone
-      }
-    }
-    throw new UserError('Could not take the training lock; please try again.');
+    this.lock.acquire();
   }
 
   private releaseLock(): void {
-    try {
-      if (Number(fs.readFileSync(this.o.lockFile, 'utf8')) === process.pid) fs.rmSync(this.o.lockFile, { force: true });
-    } catch { /* already gone */ }
+    this.lock.release();
   }
 
   private async watch(run: ActiveRun): Promise<void> {
@@ -337,15 +336,6 @@ export class TrainingRunner {
   private enqueueSink(run: ActiveRun, fn: () => Promise<void>): Promise<void> {
     run.sinkChain = run.sinkChain.then(fn).catch((err) => log.warn({ err, runId: run.id }, 'training progress sink failed'));
     return run.sinkChain;
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

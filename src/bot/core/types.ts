@@ -93,4 +93,6 @@ export interface BotCore {
   trainStop(actor: Actor): Promise<string>;
   modelList(actor: Actor): Promise<string>;
   modelUse(actor: Actor, name: string): Promise<string>;
+  /** Publishes a model (anyone may pick it with `/imagine ... model:NAME`) or takes it back; admins only. */
+  modelPublish?(actor: Actor, name: string, published: boolean): Promise<string>;
 }

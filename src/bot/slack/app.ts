@@ -4,6 +4,7 @@ import { GENERIC_APOLOGY } from '../core/errors.js';
 import type { BotCore } from '../core/types.js';
 import { boltLogger } from './bolt-logger.js';
 import { SLACK_EVENTS_PATH, type SlackConfig } from './config.js';
+import { limitRequestBodies } from './request-limit.js';
 import * as actions from './listeners/actions/index.js';
 import * as commands from './listeners/commands/index.js';
 import * as events from './listeners/events/index.js';
@@ -33,6 +34,8 @@ export function buildSlackApp(core: BotCore, config: SlackConfig): BuiltSlackApp
   const receiver = config.appToken
     ? new SocketModeReceiver({ appToken: config.appToken, logger, installerOptions: { clientOptions } })
     : new HTTPReceiver({ signingSecret: config.signingSecret, endpoints: SLACK_EVENTS_PATH, logger, port: config.port ?? 3000 });
+  // Bolt reads a whole body before checking its signature: refuse large ones while reading (413).
+  if (receiver instanceof HTTPReceiver) limitRequestBodies(receiver, [SLACK_EVENTS_PATH]);
   const app = new App({
     token: config.botToken,
     receiver,

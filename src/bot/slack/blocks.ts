@@ -20,9 +20,19 @@ export const IMAGE_ACTION_PATTERN = /^imagine_image_\d+$/;
 /** block_id of the actions block under a generation. */
 export const IMAGINE_ACTIONS_BLOCK = 'imagine_actions';
 
-/** Escape the three characters Slack's mrkdwn treats as control characters (`&`, `<`, `>`). */
+/**
+ * THE escape for user text in anything Slack renders (message text, fallback text, file comments, block
+ * texts): `&`, `<` and `>` become entities, so `<!subteam^S0123|@oncall>`, `<!here>`, `<@U123>` and
+ * `<https://evil.example|click here>` show as text instead of pinging people or hiding a link. Escape once, at
+ * the point of posting; text from the core is plain (Slack's own escaping is undone when commands are parsed).
+ */
 export function escapeMrkdwn(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** `<@U123>` for a Slack user id, or '' for anything that is not one (never a way to inject markup). */
+export function slackUserMention(userId: string | undefined): string {
+  return userId && /^[UW][A-Z0-9]{2,20}$/.test(userId) ? `<@${userId}>` : '';
 }
 
 /**
@@ -33,9 +43,14 @@ export function slackText(text: string): string {
   return escapeMrkdwn(text).replace(/(^|[\s`(“"'])\/(train|model)\b/g, '$1/cvae-$2');
 }
 
-/** The text that introduces a generated grid (the file's initial comment): the core's summary (prompt, seeds, model), escaped, and who asked. */
+/**
+ * The text that introduces a generated grid (the file's initial comment): the core's summary (prompt, seeds,
+ * model), escaped, and who asked (a slash command is shown to nobody but its author, so the public post says
+ * it; only a real Slack user id becomes a mention).
+ */
 export function generationComment(reply: ImagineReply): string {
-  return `${slackText(reply.text)} · asked by <@${reply.userId}>`;
+  const who = slackUserMention(reply.userId);
+  return who ? `${slackText(reply.text)} · asked by ${who}` : slackText(reply.text);
 }
 
 function button(actionId: string, text: string, value: string, style?: 'primary'): Button {
@@ -67,7 +82,7 @@ export function generationActionBlocks(reply: ImagineReply): KnownBlock[] {
 
 /** Plain-text fallback of the buttons message (notifications, screen readers). */
 export function generationActionText(reply: ImagineReply): string {
-  return `Reroll, variations or single images of "${reply.prompt}"`;
+  return `Reroll, variations or single images of "${escapeMrkdwn(reply.prompt)}"`;
 }
 
 /** Parse the value of a per-image button back into generation id and image index. */

@@ -10,7 +10,7 @@ export const SLACK_TRAIN_USAGE =
   'Usage: `/cvae-train start preset:<name> [epochs:N] [dataset:DIR]`, `/cvae-train status`, `/cvae-train stop`';
 
 /** Usage of `/cvae-model`. */
-export const SLACK_MODEL_USAGE = 'Usage: `/cvae-model list`, `/cvae-model use <name>`';
+export const SLACK_MODEL_USAGE = 'Usage: `/cvae-model list`, `/cvae-model use <name>`, `/cvae-model publish <name>`, `/cvae-model unpublish <name>`';
 
 /**
  * Undo Slack's escaping of command text: Slack sends `&`, `<` and `>` as `&amp;`, `&lt;`, `&gt;`

@@ -37,7 +37,7 @@ export function slackAppManifest(opts: ManifestOptions = {}): Record<string, unk
       slash_commands: [
         withUrl({ command: SLASH_COMMANDS.imagine, description: 'Draw pictures from a text prompt', usage_hint: 'sheep on a green hill --count 4 --seed 7 --model NAME', should_escape: true }),
         withUrl({ command: SLASH_COMMANDS.train, description: 'Admins: start, watch or stop a training run', usage_hint: 'start preset:64-image epochs:25 | status | stop', should_escape: false }),
-        withUrl({ command: SLASH_COMMANDS.model, description: 'Admins: list the models or switch the served one', usage_hint: 'list | use NAME', should_escape: false }),
+        withUrl({ command: SLASH_COMMANDS.model, description: 'Admins: list the models or switch the served one', usage_hint: 'list | use NAME | publish NAME | unpublish NAME', should_escape: false }),
       ],
     },
     oauth_config: { scopes: { bot: [...SLACK_BOT_SCOPES] } },

@@ -4,10 +4,10 @@
  * parser and go to `core.imagine` / `reroll` / `variations` / `singleImage` / `trainStart` ...; reactions go to
  * `core.recordReaction` with the message's web id as message reference.
  *
- * The page's user is one local person (platform `web`, user `local`), the playground's admin by default: the
- * server listens on 127.0.0.1 unless HOST says otherwise. Requests must come from the page itself: JSON bodies
- * only (a cross-site form cannot send them), a same-origin `Origin`, and, on a loopback address, a loopback
- * `Host` (no DNS rebinding).
+ * The page's user is the local admin (platform `web`, user `local`) only on a loopback bind or with
+ * `PLAYGROUND_ADMIN_TOKEN`; otherwise a guest (`web:guest`, no admin commands): see playground-access.ts.
+ * Requests must come from the page itself: JSON bodies only (a cross-site form cannot send them), an allowed
+ * `Host` (no DNS rebinding) and, for every POST, a same-origin `Origin`.
  *
  * API (all JSON):
  * - `GET /api/state` readiness, served model, presets, whether the user is admin, training status
@@ -30,17 +30,18 @@ import { isUserError, NotAllowedError, userMessageOf } from '../core/errors.js';
 import type { Actor, BotCore, ImagineHooks, ImagineReply } from '../core/types.js';
 import { ChatLog, type ChatMessage } from './chat-log.js';
 import { PlaygroundTrainingSink } from './training-sink.js';
+import { PLAYGROUND_ADMIN, PlaygroundAccess } from './playground-access.js';
 
 const log = childLogger('playground');
 
 /** The playground's one user. */
-export const PLAYGROUND_ACTOR: Actor = { platform: 'web', workspaceId: 'local', channelId: 'playground', userId: 'local' };
+export const PLAYGROUND_ACTOR: Actor = PLAYGROUND_ADMIN;
 
 /** Help shown for `/help` and unknown commands. */
 export const PLAYGROUND_HELP = [
   IMAGINE_USAGE,
   'Training (local admin): `/train start preset:<name> [epochs:N] [dataset:NAME|synthetic]`, `/train status`, `/train stop`',
-  'Models: `/model list`, `/model use <name>`',
+  'Models: `/model list`, `/model use <name>`, `/model publish <name>`, `/model unpublish <name>`',
 ].join('\n');
 
 /** What the playground needs from the process. */
@@ -59,11 +60,10 @@ export interface PlaygroundDeps {
   presets: string[];
   /** Marks a response as a long-lived stream (the HTTP server ends it at close). */
   trackStream(res: http.ServerResponse): void;
-  /** The server listens on a loopback address only: requests must name a loopback host. */
+  /** The server listens on a loopback address only (used when `access` is not given). */
   loopbackOnly: boolean;
-  /** The local user is admin (default true). */
-  admin?: boolean;
-  actor?: Actor;
+  /** Who may use the page and as whom (default: from `loopbackOnly`, no admin token). */
+  access?: PlaygroundAccess;
 }
 
 const STATIC_FILES: Record<string, { file: string; type: string }> = {
@@ -80,19 +80,17 @@ const SECURITY_HEADERS = {
   'x-frame-options': 'DENY',
 };
 
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
-
 /** The playground; see the module comment. */
 export class Playground {
   readonly log = new ChatLog();
-  private readonly actor: Actor;
+  private readonly access: PlaygroundAccess;
   private readonly files = new Map<string, Buffer>();
   private readonly streams = new Set<http.ServerResponse>();
   private readonly pending = new Set<Promise<unknown>>();
   private accepting = true;
 
   constructor(private readonly deps: PlaygroundDeps) {
-    this.actor = deps.actor ?? PLAYGROUND_ACTOR;
+    this.access = deps.access ?? new PlaygroundAccess({ bindHost: deps.loopbackOnly ? '127.0.0.1' : '0.0.0.0', adminToken: null, allowedHosts: [] });
     for (const { file } of Object.values(STATIC_FILES)) {
       if (!this.files.has(file)) this.files.set(file, fs.readFileSync(new URL(`./public/${file}`, import.meta.url)));
     }
@@ -130,38 +128,22 @@ export class Playground {
       const p = url.pathname;
       const isPage = p in STATIC_FILES;
       if (!isPage && !p.startsWith('/api/') && !p.startsWith('/media/') && p !== '/favicon.ico') return false;
-      this.checkRequest(req);
+      this.access.check(req);
       if (p === '/favicon.ico') {
         res.writeHead(204).end();
         return true;
       }
       if (req.method === 'GET' || req.method === 'HEAD') {
         if (isPage) return this.sendFile(res, STATIC_FILES[p].file, STATIC_FILES[p].type);
-        return this.get(req, res, p);
+        return this.get(req, res, p, this.access.actorFor(req));
       }
-      if (req.method === 'POST' && p.startsWith('/api/')) return this.post(req, res, p);
+      if (req.method === 'POST' && p.startsWith('/api/')) return this.post(req, res, p, this.access.actorFor(req));
       sendJson(res, 405, { error: 'Method not allowed.' });
       return true;
     };
   }
 
   // ---- requests -------------------------------------------------------------------------------------------
-
-  private checkRequest(req: http.IncomingMessage): void {
-    const host = req.headers.host ?? '';
-    if (this.deps.loopbackOnly) {
-      const name = host.replace(/:\d+$/, '').toLowerCase();
-      if (!LOOPBACK_HOSTS.has(name)) throw new HttpError(403, 'The playground answers on localhost only.');
-    }
-    const origin = req.headers.origin;
-    if (req.method !== 'GET' && req.method !== 'HEAD' && origin !== undefined) {
-      let same = false;
-      try {
-        same = new URL(origin).host === host;
-      } catch { /* not a URL */ }
-      if (!same) throw new HttpError(403, 'Cross-site requests are not allowed.');
-    }
-  }
 
   private sendFile(res: http.ServerResponse, file: string, type: string): boolean {
     const body = this.files.get(file)!;
@@ -170,10 +152,10 @@ export class Playground {
     return true;
   }
 
-  private async get(req: http.IncomingMessage, res: http.ServerResponse, p: string): Promise<boolean> {
+  private async get(req: http.IncomingMessage, res: http.ServerResponse, p: string, actor: Actor): Promise<boolean> {
     let m: RegExpExecArray | null;
     if (p === '/api/state') {
-      sendJson(res, 200, await this.state());
+      sendJson(res, 200, await this.state(actor));
     } else if (p === '/api/messages') {
       sendJson(res, 200, { messages: this.log.recent() });
     } else if ((m = /^\/api\/messages\/([\w-]{1,64})$/.exec(p))) {
@@ -184,7 +166,8 @@ export class Playground {
       this.openStream(req, res);
     } else if (p === '/api/train/status') {
       const core = this.requireCore();
-      sendJson(res, 200, { busy: this.deps.trainingBusy(), text: await core.trainStatus(this.actor) });
+      const text = await core.trainStatus(actor).catch((err: unknown) => { throw asHttp(err); });
+      sendJson(res, 200, { busy: this.deps.trainingBusy(), text });
     } else if ((m = /^\/media\/([\w-]{1,64})\/([\w-]{1,32})\.png$/.exec(p))) {
       const png = this.log.image(m[1], m[2]);
       if (!png) {
@@ -199,24 +182,24 @@ export class Playground {
     return true;
   }
 
-  private async post(req: http.IncomingMessage, res: http.ServerResponse, p: string): Promise<boolean> {
+  private async post(req: http.IncomingMessage, res: http.ServerResponse, p: string, actor: Actor): Promise<boolean> {
     const body = (await readJson(req)) as Record<string, unknown>;
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'Send a JSON object.');
     let m: RegExpExecArray | null;
     if (p === '/api/reactions') {
-      sendJson(res, 200, this.react(body));
+      sendJson(res, 200, this.react(body, actor));
       return true;
     }
     if (!this.accepting) throw new HttpError(503, 'The playground is shutting down; please try again in a minute.');
     if (p === '/api/command') {
       const text = typeof body.text === 'string' ? body.text : '';
-      const result = this.command(text);
+      const result = this.command(text, actor);
       sendJson(res, result.ok ? 202 : 400, result.ok ? { messageId: result.messageId } : { messageId: result.messageId, error: result.error });
     } else if ((m = /^\/api\/generations\/([\w-]{1,64})\/(reroll|variations)$/.exec(p))) {
       const [, id, verb] = m;
       const core = this.requireCore();
       const reply = this.generate(`${verb === 'reroll' ? 'Reroll' : 'Variations'} of ${id}`,
-        (hooks) => (verb === 'reroll' ? core.reroll(this.actor, id, hooks) : core.variations(this.actor, id, hooks)));
+        (hooks) => (verb === 'reroll' ? core.reroll(actor, id, hooks) : core.variations(actor, id, hooks)));
       sendJson(res, 202, { messageId: reply.id });
     } else if ((m = /^\/api\/generations\/([\w-]{1,64})\/images\/(\d{1,2})$/.exec(p))) {
       const id = m[1];
@@ -227,11 +210,11 @@ export class Playground {
       const epochs = body.epochs === undefined || body.epochs === null || body.epochs === '' ? undefined : Number(body.epochs);
       const dataset = typeof body.dataset === 'string' && body.dataset.trim() ? body.dataset.trim() : undefined;
       if (epochs !== undefined && !Number.isInteger(epochs)) throw new HttpError(400, 'epochs must be a whole number.');
-      const msg = await this.trainStart({ preset, epochs, dataset });
+      const msg = await this.trainStart(actor, { preset, epochs, dataset });
       sendJson(res, msg.state === 'failed' ? 400 : 200, { messageId: msg.id, text: msg.text, error: msg.state === 'failed' ? msg.text : undefined });
     } else if (p === '/api/train/stop') {
       const core = this.requireCore();
-      const text = await core.trainStop(this.actor).catch((err: unknown) => { throw asHttp(err); });
+      const text = await core.trainStop(actor).catch((err: unknown) => { throw asHttp(err); });
       this.log.add({ from: 'bot', kind: 'info', text });
       sendJson(res, 200, { text });
     } else {
@@ -242,16 +225,16 @@ export class Playground {
 
   // ---- state and streams -------------------------------------------------------------------------------------
 
-  private async state() {
+  private async state(actor: Actor) {
     const s = await this.deps.status();
     const core = this.deps.core();
     let training: { busy: boolean; text: string } | null = null;
     if (core) {
-      training = { busy: this.deps.trainingBusy(), text: await core.trainStatus(this.actor).catch((err: unknown) => userMessageOf(err)) };
+      training = { busy: this.deps.trainingBusy(), text: await core.trainStatus(actor).catch((err: unknown) => userMessageOf(err)) };
     }
     return {
       ready: s.ready, reason: s.reason, model: s.model, loaded: core !== null,
-      admin: this.deps.admin ?? true, user: `${this.actor.platform}:${this.actor.userId}`,
+      admin: actor === PLAYGROUND_ADMIN, user: `${actor.platform}:${actor.userId}`,
       presets: this.deps.presets, help: PLAYGROUND_HELP, training,
     };
   }
@@ -284,7 +267,7 @@ export class Playground {
   }
 
   /** Runs one typed command; the reply (or error) becomes a message of the channel. */
-  private command(raw: string): { ok: true; messageId: string } | { ok: false; messageId: string; error: string } {
+  private command(raw: string, actor: Actor): { ok: true; messageId: string } | { ok: false; messageId: string; error: string } {
     const text = raw.replace(/[\r\n]+/g, ' ').trim().slice(0, 2000);
     this.log.add({ from: 'you', kind: 'command', text: text || '(empty)' });
     const fail = (error: string) => ({ ok: false as const, messageId: this.log.add({ from: 'bot', kind: 'error', text: error, state: 'failed' }).id, error });
@@ -299,16 +282,16 @@ export class Playground {
       if (!core) return fail(this.deps.unavailableReason());
       if (verb === 'imagine') {
         const opts = parseImagineText(rest);
-        return { ok: true, messageId: this.generate(opts.prompt, (hooks) => core.imagine(this.actor, opts, hooks)).id };
+        return { ok: true, messageId: this.generate(opts.prompt, (hooks) => core.imagine(actor, opts, hooks)).id };
       }
       if (verb === 'train' || verb === 'cvae-train') {
         const cmd = parseTrainText(rest);
         const sink = () => new PlaygroundTrainingSink(this.log);
-        return { ok: true, messageId: this.reply(() => runTrainCommand(core, this.actor, cmd, sink), cmd.verb === 'start' ? 'Starting a training run…' : '…').id };
+        return { ok: true, messageId: this.reply(() => runTrainCommand(core, actor, cmd, sink), cmd.verb === 'start' ? 'Starting a training run…' : '…').id };
       }
       if (verb === 'model' || verb === 'cvae-model') {
         const cmd = parseModelText(rest);
-        return { ok: true, messageId: this.reply(() => runModelCommand(core, this.actor, cmd)).id };
+        return { ok: true, messageId: this.reply(() => runModelCommand(core, actor, cmd)).id };
       }
       return fail(`I do not know \`/${verb}\`.\n${PLAYGROUND_HELP}`);
     } catch (err) {
@@ -374,14 +357,14 @@ export class Playground {
     return msg;
   }
 
-  private react(body: Record<string, unknown>): { recorded: boolean } {
+  private react(body: Record<string, unknown>, actor: Actor): { recorded: boolean } {
     const messageId = typeof body.messageId === 'string' ? body.messageId : '';
     const reaction = typeof body.reaction === 'string' ? body.reaction.trim() : '';
     const added = body.added !== false;
     if (!/^[\w-]{1,64}$/.test(messageId)) throw new HttpError(400, 'messageId is missing.');
     if (!reaction || [...reaction].length > 8 || /[\s<>"'`]/.test(reaction)) throw new HttpError(400, 'reaction must be one emoji.');
     const core = this.requireCore();
-    if (!core.recordReaction({ platform: this.actor.platform, messageRef: messageId, userId: this.actor.userId, reaction, added })) {
+    if (!core.recordReaction({ platform: actor.platform, messageRef: messageId, userId: actor.userId, reaction, added })) {
       throw new HttpError(404, 'That message is not a generation.');
     }
     const msg = this.log.get(messageId);
@@ -390,12 +373,12 @@ export class Playground {
   }
 
   /** Starts a training run (the training form) reported into the channel; the status message of the run comes from the sink. */
-  private async trainStart(opts: { preset: string; epochs?: number; dataset?: string }): Promise<ChatMessage> {
+  private async trainStart(actor: Actor, opts: { preset: string; epochs?: number; dataset?: string }): Promise<ChatMessage> {
     const msgId = this.log.add({ from: 'bot', kind: 'info', text: 'Starting a training run…', state: 'working' }).id;
     try {
       const core = this.requireCore();
       const sink = new PlaygroundTrainingSink(this.log);
-      const text = await core.trainStart(this.actor, opts, sink);
+      const text = await core.trainStart(actor, opts, sink);
       return this.log.update(msgId, { text, state: 'done' })!;
     } catch (err) {
       return this.log.update(msgId, { kind: 'error', text: this.errorText(err), state: 'failed' })!;

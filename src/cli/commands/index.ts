@@ -5,6 +5,7 @@ import * as embed from './embed.js';
 import * as feedback from './feedback.js';
 import * as judge from './judge.js';
 import * as model from './model.js';
+import * as prune from './prune.js';
 import * as registerCommands from './register-commands.js';
 import * as sample from './sample.js';
 import * as slackManifest from './slack-manifest.js';
@@ -27,4 +28,5 @@ export const commandModules: CommandModule[] = [
   slackManifest,
   judge,
   clip,
+  prune,
 ];

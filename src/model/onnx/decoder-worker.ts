@@ -1,18 +1,18 @@
 /**
- * Worker-thread side of the ONNX decoder sessions: ONE worker per process hosts every session (the
- * onnxruntime-node 1.14 addon fails to load in a second worker thread) and runs them off the main
- * thread (its `run` is synchronous on the calling thread, which would stall the bot's event loop).
- * Messages: see decoder-session.ts.
+ * Worker-thread side of the ONNX decoder sessions: one worker per process hosts every session and runs them
+ * off the main thread (onnxruntime-node's `run` is synchronous on the calling thread, which would stall the
+ * bot's event loop). It says `ready` once onnxruntime-node has loaded. Messages: see decoder-session.ts,
+ * which also spawns a new worker when this one dies or hangs.
  */
 import { parentPort } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
-import type { WorkerRequest, WorkerResponse } from './decoder-session.js';
+import type { WorkerReady, WorkerRequest, WorkerResponse } from './decoder-session.js';
 
 const port = parentPort;
 if (!port) throw new Error('decoder-worker.ts must run in a worker thread');
 
 const sessions = new Map<number, ort.InferenceSession>();
-const post = (msg: WorkerResponse, transfer: ArrayBuffer[] = []) => port.postMessage(msg, transfer);
+const post = (msg: WorkerResponse | WorkerReady, transfer: ArrayBuffer[] = []) => port.postMessage(msg, transfer);
 
 // Requests are handled one at a time, in order: ONNX Runtime already uses every intra-op thread per run.
 let queue: Promise<void> = Promise.resolve();
@@ -25,7 +25,9 @@ async function handle(req: WorkerRequest): Promise<void> {
       sessions.set(req.sid, session);
       post({ type: 'opened', id: req.id, inputNames: [...session.inputNames], outputNames: [...session.outputNames] });
     } else if (req.type === 'close') {
+      const session = sessions.get(req.sid);
       sessions.delete(req.sid);
+      await session?.release();
       post({ type: 'closed', id: req.id });
     } else {
       const session = sessions.get(req.sid);
@@ -44,3 +46,5 @@ async function handle(req: WorkerRequest): Promise<void> {
 port.on('message', (req: WorkerRequest) => {
   queue = queue.then(() => handle(req));
 });
+
+post({ type: 'ready' });

@@ -33,7 +33,7 @@ describe('bot core', () => {
     embedder = new HashEmbedder();
     core = createBotCore({
       store, embedder, samplers, catalog, renderer: sharpRenderer,
-      admins: new AdminPolicy(['discord:boss']),
+      admins: new AdminPolicy(['discord:boss'], { platformAdminGuilds: ['g1'] }),
       training: new TrainingRunner({ runs: store.runs, catalog, runsDir: path.join(dir, 'runs'), lockFile: path.join(dir, 'lock') }),
       queue: { batchWindowMs: 20 },
     });
@@ -203,7 +203,8 @@ describe('bot core', () => {
     await assert.rejects(core.modelList(alice), (e: unknown) => e instanceof NotAllowedError && /only bot admins/.test(e.message));
     await assert.rejects(core.trainStart(alice, { preset: 'tiny' }, { update: async () => {}, image: async () => {} }), NotAllowedError);
     await assert.rejects(core.trainStop(bob), NotAllowedError);
-    assert.ok(await core.modelList({ ...alice, platformAdmin: true }), 'Manage Server members are admins on Discord');
+    assert.ok(await core.modelList({ ...alice, platformAdmin: true }), 'Manage Server members are admins in an admin guild');
+    await assert.rejects(core.modelList({ ...alice, workspaceId: 'g2', platformAdmin: true }), NotAllowedError, 'not in another guild');
     const list = await core.modelList(admin);
     assert.match(list, /▶ `m1`/);
     assert.match(list, /`old`.*not servable/);

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { openBotStore, MIGRATIONS } from '../../../src/bot/core/store/index.js';
 import { feedbackKind } from '../../../src/bot/core/store/feedback-store.js';
 
@@ -24,10 +25,10 @@ describe('store', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('has no models table: registered models live in the checkpoint registry only', () => {
+  it('has no models table: registered models live in the checkpoint registry only (the store keeps publications)', () => {
     const s = openBotStore(':memory:');
     const tables = (s.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((t) => t.name).sort();
-    assert.deepEqual(tables.filter((t) => !t.startsWith('sqlite_')), ['feedback', 'generation_messages', 'generations', 'runs']);
+    assert.deepEqual(tables.filter((t) => !t.startsWith('sqlite_')), ['feedback', 'generation_messages', 'generations', 'published_models', 'runs']);
     s.close();
     assert.equal(s.isOpen(), false);
   });
@@ -58,6 +59,70 @@ describe('store', () => {
     s.runs.finish('r1', { status: 'completed' });
     s.runs.finish('r2', { status: 'failed' });
     assert.deepEqual(s.runs.countByStatus(), { running: 1, completed: 1, 'early-stop': 0, stopped: 0, failed: 1 });
+    s.close();
+  });
+
+  describe('migrating a database of either parallel v3 (structure dropped models, hardening added published_at)', () => {
+    /** A database file at schema v2 with two models, one served once (activated) and one not. */
+    function atV2(dir: string): string {
+      const file = path.join(dir, 'bot.sqlite');
+      const db = new Database(file);
+      db.exec(MIGRATIONS[0]);
+      db.exec(MIGRATIONS[1]);
+      db.prepare('INSERT INTO models (name, dir, registered_at, activated_at) VALUES (?, ?, ?, ?)').run('served-once', '/c/a', 't', '2026-01-01T00:00:00Z');
+      db.prepare('INSERT INTO models (name, dir, registered_at) VALUES (?, ?, ?)').run('never-served', '/c/b', 't');
+      db.pragma('user_version = 2');
+      db.close();
+      return file;
+    }
+
+    function tablesOf(s: ReturnType<typeof openBotStore>): string[] {
+      return (s.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[])
+        .map((t) => t.name).filter((t) => !t.startsWith('sqlite_')).sort();
+    }
+
+    it('from v2 (the common base) and from the structure v3 (models dropped)', () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'store-v3s-'));
+      const s = openBotStore(atV2(dir));
+      assert.equal(s.db.pragma('user_version', { simple: true }), MIGRATIONS.length);
+      assert.deepEqual(tablesOf(s), ['feedback', 'generation_messages', 'generations', 'published_models', 'runs']);
+      assert.deepEqual([...s.runs.publishedNames()], [], 'v3 dropped the activation history: nothing is published');
+      s.runs.setPublished('m', true);
+      assert.equal(s.runs.isPublished('m'), true);
+      s.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('from the hardening v3 (models.published_at): publications are kept', () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'store-v3h-'));
+      const file = atV2(dir);
+      const db = new Database(file);
+      // The hardening branch's v3, as it shipped there.
+      db.exec(`ALTER TABLE models ADD COLUMN published_at TEXT;
+        UPDATE models SET published_at = activated_at WHERE activated_at IS NOT NULL;`);
+      db.prepare("INSERT INTO models (name, dir, registered_at, published_at) VALUES ('shared', '/c/s', 't', '2026-02-01T00:00:00Z')").run();
+      db.pragma('user_version = 3');
+      db.close();
+      const s = openBotStore(file);
+      assert.equal(s.db.pragma('user_version', { simple: true }), MIGRATIONS.length);
+      assert.deepEqual(tablesOf(s), ['feedback', 'generation_messages', 'generations', 'published_models', 'runs']);
+      assert.deepEqual([...s.runs.publishedNames()].sort(), ['served-once', 'shared']);
+      assert.equal(s.runs.isPublished('never-served'), false);
+      s.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+  });
+
+  it('publishes, unpublishes, and serving a model publishes it without moving an earlier date', () => {
+    const s = openBotStore(':memory:');
+    s.runs.setPublished('a', true);
+    const first = (s.db.prepare("SELECT published_at FROM published_models WHERE name = 'a'").get() as { published_at: string }).published_at;
+    s.runs.markServed('a');
+    assert.equal((s.db.prepare("SELECT published_at FROM published_models WHERE name = 'a'").get() as { published_at: string }).published_at, first);
+    s.runs.setPublished('a', false);
+    assert.equal(s.runs.isPublished('a'), false);
+    s.runs.markServed('a');
+    assert.equal(s.runs.isPublished('a'), true);
     s.close();
   });
 });

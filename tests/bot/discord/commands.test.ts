@@ -16,7 +16,7 @@ describe('discord command definitions', () => {
     assert.equal(imagine.options[0].max_length, 500);
     assert.equal(imagine.options[1].max_value, 4);
     assert.deepEqual(defs[1].options.map((o: any) => o.name), ['start', 'status', 'stop']);
-    assert.deepEqual(defs[2].options.map((o: any) => o.name), ['list', 'use']);
+    assert.deepEqual(defs[2].options.map((o: any) => o.name), ['list', 'use', 'publish', 'unpublish']);
   });
 
   it('custom ids round-trip and reject anything else', () => {

@@ -28,7 +28,7 @@ describe('discord adapter end to end', () => {
   before(async () => {
     fake = new FakeDiscord();
     await fake.start();
-    env = await createE2eCore({ admins: [`discord:${boss.id}`], queue: { perUserWaiting: 0 } });
+    env = await createE2eCore({ admins: [`discord:${boss.id}`], adminGuilds: [fake.guildId], queue: { perUserWaiting: 0 } });
     bot = await startDiscord(env.core, { DISCORD_TOKEN: 'fake-bot-token', DISCORD_API_URL: fake.apiUrl });
   });
 

@@ -1,6 +1,6 @@
 /**
  * The bot's SQLite database (better-sqlite3, WAL): opening it and applying versioned schema migrations.
- * Tables: generations, generation_messages, feedback, runs. `PRAGMA user_version` holds the schema version.
+ * Tables: generations, generation_messages, feedback, runs, published_models. `PRAGMA user_version` holds the schema version.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -83,6 +83,18 @@ export const MIGRATIONS: readonly string[] = [
      SELECT platform, message_ref, id, NULL, created_at FROM generations WHERE message_ref IS NOT NULL;`,
   // v3: the models table was written and never read: the checkpoint registry (registry.json) is the one record.
   'DROP TABLE models;',
+  // v4: models an admin published (anyone may pick them with /imagine model:NAME; serving one publishes it).
+  // The hardening branch shipped its own v3 (`ALTER TABLE models ADD COLUMN published_at`, backfilled from
+  // activated_at) in parallel with the v3 above, so a database at user_version 3 has either no models table or
+  // one with published_at. The stub table (created only when absent) lets one statement carry the
+  // publications over from either, and the models table goes in both cases.
+  `CREATE TABLE IF NOT EXISTS models (name TEXT PRIMARY KEY, published_at TEXT);
+   CREATE TABLE published_models (
+     name TEXT PRIMARY KEY,
+     published_at TEXT NOT NULL
+   );
+   INSERT INTO published_models (name, published_at) SELECT name, published_at FROM models WHERE published_at IS NOT NULL;
+   DROP TABLE models;`,
 ];
 
 /** Applies the migrations the database has not seen yet, each in its own transaction. Returns the new version. */

@@ -1,4 +1,7 @@
-/** Training runs. (Registered models live in the checkpoint registry, `registry.json`.) */
+/**
+ * Training runs, and which models an admin published. (Registered models live in the checkpoint registry,
+ * `registry.json`; the store keeps only the publication, an admin's decision the registry does not hold.)
+ */
 import type { Db } from './database.js';
 import type { Platform } from '../types.js';
 
@@ -70,6 +73,33 @@ export class RunStore {
       counts[r.status] = r.n;
     }
     return counts;
+  }
+
+  /** Records that a model became the served one: serving publishes it (a publication made earlier keeps its date). */
+  markServed(name: string): void {
+    this.db.prepare('INSERT OR IGNORE INTO published_models (name, published_at) VALUES (?, ?)').run(name, new Date().toISOString());
+  }
+
+  /** Publishes a model (anyone may pick it) or takes it back. */
+  setPublished(name: string, published: boolean): void {
+    if (published) {
+      this.db.prepare(
+        `INSERT INTO published_models (name, published_at) VALUES (?, ?)
+         ON CONFLICT(name) DO UPDATE SET published_at = excluded.published_at`,
+      ).run(name, new Date().toISOString());
+    } else {
+      this.db.prepare('DELETE FROM published_models WHERE name = ?').run(name);
+    }
+  }
+
+  /** Whether an admin has published the model. */
+  isPublished(name: string): boolean {
+    return Boolean(this.db.prepare('SELECT 1 FROM published_models WHERE name = ?').get(name));
+  }
+
+  /** Names of the published models. */
+  publishedNames(): Set<string> {
+    return new Set((this.db.prepare('SELECT name FROM published_models').all() as { name: string }[]).map((r) => r.name));
   }
 }
 

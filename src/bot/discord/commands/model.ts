@@ -1,13 +1,21 @@
-/** `/model list`, `/model use name:<name>` (admins only). */
-import { MessageFlags, SlashCommandBuilder, type ChatInputCommandInteraction } from 'discord.js';
+/** `/model list`, `/model use name:<name>`, `/model publish name:<name>`, `/model unpublish name:<name>` (admins only). */
+import { MessageFlags, PermissionFlagsBits, SlashCommandBuilder, type ChatInputCommandInteraction } from 'discord.js';
 import { actorOf, type DiscordContext } from '../context.js';
 import { replyWithError } from '../replies.js';
+import { runModelCommand } from '../../core/command-text.js';
 
 export const data = new SlashCommandBuilder()
   .setName('model')
   .setDescription('List models or switch the served one (bot admins)')
+  // Hidden from members without Manage Server (server admins can grant it per role in Integrations);
+  // the core still checks every call (AdminPolicy).
+  .setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild)
   .addSubcommand((s) => s.setName('list').setDescription('List registered models'))
   .addSubcommand((s) => s.setName('use').setDescription('Serve another model without a restart')
+    .addStringOption((o) => o.setName('name').setDescription('Model name from /model list').setRequired(true).setMaxLength(64)))
+  .addSubcommand((s) => s.setName('publish').setDescription('Let everyone pick a model with /imagine model:')
+    .addStringOption((o) => o.setName('name').setDescription('Model name from /model list').setRequired(true).setMaxLength(64)))
+  .addSubcommand((s) => s.setName('unpublish').setDescription('Only admins may pick the model again')
     .addStringOption((o) => o.setName('name').setDescription('Model name from /model list').setRequired(true).setMaxLength(64)));
 
 /** Handles /model; replies are private. */
@@ -15,9 +23,10 @@ export async function execute(interaction: ChatInputCommandInteraction, { core }
   await interaction.deferReply({ flags: MessageFlags.Ephemeral });
   try {
     const actor = actorOf(interaction);
-    const text = interaction.options.getSubcommand(true) === 'list'
-      ? await core.modelList(actor)
-      : await core.modelUse(actor, interaction.options.getString('name', true));
+    const sub = interaction.options.getSubcommand(true);
+    const text = await runModelCommand(core, actor, sub === 'list'
+      ? { verb: 'list' }
+      : { verb: sub === 'publish' || sub === 'unpublish' ? sub : 'use', name: interaction.options.getString('name', true) });
     await interaction.editReply({ content: text, allowedMentions: { parse: [] } });
   } catch (err) {
     await replyWithError(interaction, err);

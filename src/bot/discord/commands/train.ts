@@ -1,5 +1,5 @@
 /** `/train start preset:<name> [epochs] [dataset]`, `/train status`, `/train stop` (admins only). */
-import { MessageFlags, SlashCommandBuilder, type ChatInputCommandInteraction } from 'discord.js';
+import { MessageFlags, PermissionFlagsBits, SlashCommandBuilder, type ChatInputCommandInteraction } from 'discord.js';
 import { actorOf, type DiscordContext } from '../context.js';
 import { replyWithError } from '../replies.js';
 import { channelProgressSink } from '../progress-sink.js';
@@ -7,6 +7,9 @@ import { channelProgressSink } from '../progress-sink.js';
 export const data = new SlashCommandBuilder()
   .setName('train')
   .setDescription('Start, watch or stop a training run (bot admins)')
+  // Hidden from members without Manage Server (server admins can grant it per role in Integrations);
+  // the core still checks every call (AdminPolicy).
+  .setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild)
   .addSubcommand((s) => s.setName('start').setDescription('Start a training run')
     .addStringOption((o) => o.setName('preset').setDescription('Model preset, e.g. 64-image').setRequired(true).setMaxLength(64))
     .addIntegerOption((o) => o.setName('epochs').setDescription('Number of epochs').setMinValue(1).setMaxValue(1000))

@@ -10,9 +10,21 @@ const list = $('messages');
 const elements = new Map(); // message id -> <li>
 let presetsFilled = false;
 
+// On a network bind, admin commands need PLAYGROUND_ADMIN_TOKEN: open the page as /#admin-token=TOKEN once;
+// the token stays in this tab's sessionStorage (the fragment never reaches the server or its logs).
+const tokenInUrl = /(?:^#|&)admin-token=([^&]+)/.exec(location.hash);
+if (tokenInUrl) {
+  sessionStorage.setItem('playground-admin-token', decodeURIComponent(tokenInUrl[1]));
+  history.replaceState(null, '', location.pathname + location.search);
+}
+function authHeaders() {
+  const token = sessionStorage.getItem('playground-admin-token');
+  return token ? { authorization: `Bearer ${token}` } : {};
+}
+
 /** POSTs JSON; resolves with the parsed answer, throws with the server's error message. */
 async function post(url, body) {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body ?? {}) });
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...authHeaders() }, body: JSON.stringify(body ?? {}) });
   const data = await res.json().catch(() => ({}));
   if (!res.ok && res.status !== 400) throw new Error(data.error || `HTTP ${res.status}`);
   return data;
@@ -188,7 +200,7 @@ function setStatus(ready, reason) {
 
 async function refreshState() {
   try {
-    const s = await (await fetch('/api/state')).json();
+    const s = await (await fetch('/api/state', { headers: authHeaders() })).json();
     setStatus(s.ready, s.reason);
     $('model').textContent = s.model ? `model ${s.model.name}` : (s.reason || '');
     if (!presetsFilled && Array.isArray(s.presets)) {
@@ -202,7 +214,7 @@ async function refreshState() {
       }
       presetsFilled = true;
     }
-    $('admin-note').textContent = s.admin ? `(you are the local admin, ${s.user})` : '(admins only)';
+    $('admin-note').textContent = s.admin ? `(you are the local admin, ${s.user})` : '(admins only: open the page with #admin-token=…)';
     if (s.training && !s.training.busy && $('train-status').textContent === 'No training run yet.') $('train-status').textContent = s.training.text;
   } catch {
     setStatus(false, 'The playground does not answer.');

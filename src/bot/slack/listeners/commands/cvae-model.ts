@@ -10,7 +10,7 @@ const log = childLogger('slack-model');
 /** What the /cvae-model handler uses of Bolt's listener arguments. */
 export type ModelCommandArgs = Pick<SlackCommandMiddlewareArgs, 'command' | 'ack' | 'respond'>;
 
-/** `/cvae-model list`, `/cvae-model use <name>` (admins only; the core checks). Answers only to the caller. */
+/** `/cvae-model list | use <name> | publish <name> | unpublish <name>` (admins only; the core checks). Answers only to the caller. */
 export function cvaeModelCommand(core: BotCore) {
   return adminCommand<ModelCommand, ModelCommandArgs>({
     name: 'model',
