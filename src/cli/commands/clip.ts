@@ -12,6 +12,7 @@ import type { Command } from 'commander';
 import { UserError } from '../../errors.js';
 import { initBackend } from '../../model/backend.js';
 import { runSceneClipTraining, SCENE_CLIP_SIZES, type SceneClipRunResult } from '../../training/clip/scene-clip-run.js';
+import { DEFAULT_HARD_NEGATIVES } from '../../training/clip/train-scene-clip.js';
 import { formatDuration } from '../../training/throughput.js';
 
 interface ClipTrainOptions {
@@ -121,6 +122,7 @@ export async function runClipTrain(opts: ClipTrainOptions): Promise<SceneClipRun
       },
     });
     bars.stop();
+    // --json: the summary figures; the per-prompt items are in the folder's eval.json.
     process.stdout.write(opts.json ? `${JSON.stringify({ ...result, retrieval: result.retrieval && { ...result.retrieval, items: undefined } })}\n` : formatClipTrainSummary(result));
     return result;
   } finally {
@@ -140,7 +142,7 @@ export function register(program: Command): void {
     .option('--batch-size <n>', 'images per step', '128')
     .option('--lr <x>', 'peak learning rate (Adam, warm-up then cosine decay)', '0.001')
     .option('--seed <n>', 'seed of the initial weights and the batch order', '1')
-    .option('--hard-negatives <share>', 'share of each batch taken as look-alike images (nearest neighbours by the current image embeddings)', '0.5')
+    .option('--hard-negatives <share>', 'share of each batch taken as look-alike images (nearest neighbours by the current image embeddings)', String(DEFAULT_HARD_NEGATIVES))
     .option('--width <n>', `width of both towers (default ${SCENE_CLIP_SIZES.width}; the MLPs are 4x)`)
     .option('--layers <n>', `transformer layers per tower (default ${SCENE_CLIP_SIZES.layers})`)
     .option('--heads <n>', `attention heads (default ${SCENE_CLIP_SIZES.heads})`)

@@ -17,7 +17,7 @@ import { clipTokenizerFiles, learnClipBpe } from './bpe-tokenizer.js';
 import { writeClipFolder } from './clip-folder.js';
 import { evaluateRetrieval, type RetrievalReport } from './clip-retrieval.js';
 import type { SceneClipConfig } from './scene-clip-config.js';
-import { trainSceneClip, type CaptionedImage, type SceneClipProgress } from './train-scene-clip.js';
+import { DEFAULT_HARD_NEGATIVES, trainSceneClip, type CaptionedImage, type SceneClipProgress } from './train-scene-clip.js';
 
 /** Sizes of the scene CLIP `clip train` builds unless told otherwise (about 0.26 M parameters). */
 export const SCENE_CLIP_SIZES = {
@@ -157,7 +157,7 @@ export async function runSceneClipTraining(opts: SceneClipRunOptions): Promise<S
     batchSize: opts.batchSize,
     learningRate: opts.learningRate,
     seed: opts.seed,
-    hardNegatives: opts.hardNegatives ?? 0.5,
+    hardNegatives: opts.hardNegatives ?? DEFAULT_HARD_NEGATIVES,
     sizes,
     parameters,
     finalLoss: trained.finalLoss,
@@ -166,7 +166,7 @@ export async function runSceneClipTraining(opts: SceneClipRunOptions): Promise<S
   await writeJsonAtomic(path.join(out, 'recipe.json'), recipe);
   if (!opts.skipEval) {
     result.retrieval = await evaluateSceneClipFolder(out, sizes.imageSize, new Set(allCaptions));
-    await writeJsonAtomic(path.join(out, 'eval.json'), { ...result.retrieval, items: result.retrieval.items });
+    await writeJsonAtomic(path.join(out, 'eval.json'), result.retrieval);
   }
   return result;
 }

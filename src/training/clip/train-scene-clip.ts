@@ -16,6 +16,9 @@ import { encodeClipText, type ClipBpe } from './bpe-tokenizer.js';
 import { CLIP_IMAGE_MEAN, CLIP_IMAGE_STD, type SceneClipConfig } from './scene-clip-config.js';
 import { SceneClipModel, type TokenBatch } from './scene-clip-model.js';
 
+/** Share of each batch taken as look-alike images when none is given. */
+export const DEFAULT_HARD_NEGATIVES = 0.5;
+
 /** One training image with its captions. */
 export interface CaptionedImage {
   /** `imageSize² × 3` bytes, RGB, row-major. */
@@ -156,7 +159,7 @@ export async function trainSceneClip(opts: SceneClipTrainOptions): Promise<Scene
   const random = mulberry32(mixSeeds(seed, 2));
   let order = permutation(images.length, random);
   let cursor = 0;
-  const hardCount = Math.floor(batchSize * (opts.hardNegatives ?? 0.5));
+  const hardCount = Math.floor(batchSize * (opts.hardNegatives ?? DEFAULT_HARD_NEGATIVES));
   const refreshEvery = opts.refreshEvery ?? 100;
   let embeddings: Float32Array | null = null;
   const recent: number[] = [];

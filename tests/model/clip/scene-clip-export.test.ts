@@ -18,6 +18,7 @@ import { checkClipWeights, clipParameterShapes } from '../../../src/model/onnx/c
 import { clipPreprocessorConfig, readClipWeights, readSceneClipConfig, writeClipFolder } from '../../../src/training/clip/clip-folder.js';
 import { CLIP_IMAGE_MEAN, CLIP_IMAGE_STD, type ClipTensor, type ClipWeights, type SceneClipConfig } from '../../../src/training/clip/scene-clip-config.js';
 import { gaussian, mulberry32 } from '../../../src/util/prng.js';
+import { cosine } from './helpers.js';
 
 const fixture = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../fixtures/tiny-clip');
 const readJson = (name: string) => JSON.parse(readFileSync(path.join(fixture, name), 'utf8')) as Record<string, unknown>;
@@ -198,18 +199,6 @@ function referenceVision(weights: ClipWeights, pixels: ArrayLike<number>) {
   }
   const pooled = layerNorm(x.slice(0, width), 1, width, w64(weights, 'vision_model.post_layernorm.weight'), w64(weights, 'vision_model.post_layernorm.bias'));
   return { hidden: x, embeds: linear(pooled, 1, w64(weights, 'visual_projection.weight')) };
-}
-
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i] * b[i];
-    aa += a[i] * a[i];
-    bb += b[i] * b[i];
-  }
-  return ab / Math.sqrt(aa * bb);
 }
 
 /** Largest |a - b| relative to the largest |b|. */

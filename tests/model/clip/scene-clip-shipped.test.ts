@@ -16,22 +16,11 @@ import { evaluateSceneClipFolder } from '../../../src/training/clip/scene-clip-r
 import { SceneClipModel } from '../../../src/training/clip/scene-clip-model.js';
 import { normalisedImages, tokenBatch } from '../../../src/training/clip/train-scene-clip.js';
 import { encodePng, heldOutPrompts, itemSeed, randomScene, renderScene, synthItem } from '../../../src/training/data/synth/index.js';
+import { cosine } from './helpers.js';
 
 await initBackend();
 
 const DIR = path.join(repoRoot, 'models', 'scene-clip');
-
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i] * b[i];
-    aa += a[i] * a[i];
-    bb += b[i] * b[i];
-  }
-  return ab / Math.sqrt(aa * bb);
-}
 
 test('transformers.js embeddings of the shipped scene CLIP equal its TensorFlow.js forward pass', async () => {
   const config = await readSceneClipConfig(DIR);

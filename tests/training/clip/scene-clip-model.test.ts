@@ -18,6 +18,7 @@ import type { SceneClipConfig } from '../../../src/training/clip/scene-clip-conf
 import { SceneClipModel } from '../../../src/training/clip/scene-clip-model.js';
 import { captionTargets, learningRateAt, nearestImages, normalisedImages, tokenBatch, trainSceneClip } from '../../../src/training/clip/train-scene-clip.js';
 import { encodePng, itemSeed, randomScene, renderScene, synthItem } from '../../../src/training/data/synth/index.js';
+import { cosine } from '../../model/clip/helpers.js';
 
 await initBackend();
 
@@ -36,18 +37,6 @@ function smallConfig(over: Partial<SceneClipConfig> = {}): SceneClipConfig {
     imageSize: 32, patchSize: 8, visionWidth: 32, visionLayers: 2, visionHeads: 4, visionMlp: 64, projectionDim: 16,
     bosTokenId: bpe.bosTokenId, eosTokenId: bpe.eosTokenId, layerNormEps: 1e-5, logitScaleInit: Math.log(1 / 0.07), ...over,
   };
-}
-
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i] * b[i];
-    aa += a[i] * a[i];
-    bb += b[i] * b[i];
-  }
-  return ab / Math.sqrt(aa * bb);
 }
 
 function rows(t: tf.Tensor2D): Float32Array[] {
