@@ -9,7 +9,7 @@ import path from 'node:path';
 import { UserError } from '../../errors.js';
 import { ClipEmbedder } from '../../model/clip/embedder.js';
 import { writeJsonAtomic } from '../../util/durable-write.js';
-import { findCaptionFiles, readCocoCaptions } from '../data/coco.js';
+import { collectCandidates, resolveSource } from '../data/cache-build.js';
 import { prepareImage } from '../data/images.js';
 import { runPool } from '../data/pool.js';
 import { encodePng } from '../data/synth/write.js';
@@ -60,27 +60,17 @@ export interface SceneClipRunResult {
   retrieval?: RetrievalReport;
 }
 
-/** Reads every captioned image of a dataset folder, resized to `size`. */
+/**
+ * Reads every captioned image of a dataset folder, resized to `size`: the same images and captions as
+ * `dataset build` takes (duplicate ids, orphan and empty captions left out the same way).
+ */
 export async function readCaptionedImages(dataset: string, size: number, onLoad?: (done: number, total: number) => void): Promise<CaptionedImage[]> {
-  const files = await findCaptionFiles(dataset);
-  const base = path.dirname(files[0]) === path.join(dataset, 'annotations') ? dataset : path.dirname(path.dirname(files[0]));
-  const entries: { file: string; captions: string[] }[] = [];
-  for (const f of files) {
-    const coco = await readCocoCaptions(f);
-    const captions = new Map<string, string[]>();
-    for (const a of coco.annotations) {
-      const key = String(a.image_id);
-      const text = a.caption.trim();
-      if (text) captions.set(key, [...(captions.get(key) ?? []), text]);
-    }
-    for (const img of coco.images) {
-      const c = captions.get(String(img.id));
-      if (c && c.length > 0) entries.push({ file: path.join(base, 'images', img.file_name), captions: c });
-    }
-  }
-  if (entries.length === 0) {
+  const { captionFiles, imagesDir } = await resolveSource(dataset);
+  const { candidates } = await collectCandidates(captionFiles, []);
+  if (candidates.length === 0) {
     throw new UserError(`${dataset} has no captioned images: a scene CLIP learns from images with captions. Make one with \`npm run cli -- dataset synth\`.`);
   }
+  const entries = candidates.map((c) => ({ file: path.join(imagesDir, c.file), captions: c.captions }));
   const out: (CaptionedImage | null)[] = new Array(entries.length).fill(null);
   let done = 0;
   await runPool(entries, 4, async (e, i) => {

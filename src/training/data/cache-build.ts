@@ -98,14 +98,15 @@ export interface BuildReport {
   timingsMs: { images: number; captions: number; fingerprint: number; total: number };
 }
 
-interface Candidate {
+/** An image of a source with its captions (whitespace collapsed, empty ones dropped). */
+export interface Candidate {
   id: number | string;
   file: string;
   captions: string[];
 }
 
 /** Reads the captions files and decides which images are candidates; records duplicates, orphans, no-caption. */
-async function collectCandidates(captionFiles: string[], issues: BuildIssue[]) {
+export async function collectCandidates(captionFiles: string[], issues: BuildIssue[]) {
   const images: CocoImage[] = [];
   const seen = new Set<string>();
   const captions = new Map<string, string[]>();
@@ -153,7 +154,7 @@ async function collectCandidates(captionFiles: string[], issues: BuildIssue[]) {
 }
 
 /** Resolves the source into its captions files and image folder. */
-async function resolveSource(source: string, imagesDir?: string) {
+export async function resolveSource(source: string, imagesDir?: string) {
   const captionFiles = await findCaptionFiles(source);
   const stat = await fs.stat(source);
   const images =
