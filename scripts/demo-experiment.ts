@@ -18,6 +18,7 @@ import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { repoRoot } from '../src/paths.js';
+import { runPool } from '../src/training/data/pool.js';
 import { RECIPE, buildData, packageCheckpoint, qualityCheck, sampleGrid, trainVariant } from './train-demo.js';
 
 interface Options {
@@ -65,14 +66,6 @@ async function readJson<T>(file: string): Promise<T> {
   return JSON.parse(await fsp.readFile(file, 'utf8')) as T;
 }
 
-/** Runs `tasks` with at most `n` at a time. */
-async function limited<T>(items: readonly T[], n: number, task: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
-    while (next < items.length) await task(items[next++]);
-  }));
-}
-
 /** The Markdown table of the README. */
 export function experimentTable(results: readonly VariantResult[]): string {
   const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
@@ -110,7 +103,7 @@ async function main(): Promise<void> {
   const root = path.join(work, 'experiment');
   const epochs = Number(o.epochs);
   const seed = Number(o.seed);
-  await limited(VARIANTS, Number(o.parallel), async (v) => {
+  await runPool(VARIANTS, Number(o.parallel), async (v) => {
     const runDir = path.join(root, v.name, 'run');
     if (o.reuseRuns && existsSync(path.join(runDir, 'last', 'meta.json'))) return;
     await fsp.rm(runDir, { recursive: true, force: true });
