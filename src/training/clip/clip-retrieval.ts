@@ -16,13 +16,10 @@ import {
   type SkyKind,
   type Species,
 } from '../data/synth/index.js';
+import { sceneLabels, type SceneLabels } from '../judge/scene-judge.js';
 
 /** What a labelled render shows. */
-export interface RenderLabels {
-  sky: SkyKind;
-  ground: GroundKind;
-  species: Species[];
-}
+export type RenderLabels = SceneLabels;
 
 /** Labelled renders: `pixels` are `size² × 3` RGB bytes. */
 export interface LabelledRender extends RenderLabels {
@@ -33,12 +30,7 @@ export interface LabelledRender extends RenderLabels {
 export function labelledRenders(seed: number, n: number, size: number): LabelledRender[] {
   return Array.from({ length: n }, (_, i) => {
     const scene = randomScene(itemSeed(seed, i));
-    return {
-      pixels: renderScene(scene, size),
-      sky: scene.sky,
-      ground: scene.ground,
-      species: [...new Set(scene.animals.map((a) => a.species))],
-    };
+    return { pixels: renderScene(scene, size), ...sceneLabels(scene) };
   });
 }
 
