@@ -21,11 +21,11 @@ export const REDACT_PATHS = [
   'req.headers.cookie', '*.headers.cookie', 'err.config.data', 'err.config.headers', 'err.response.config.headers',
   'err.request.headers', 'config.DISCORD_TOKEN', 'config.SLACK_BOT_TOKEN', 'config.SLACK_SIGNING_SECRET',
   'config.SLACK_APP_TOKEN', 'config.PLAYGROUND_ADMIN_TOKEN', 'DISCORD_TOKEN', 'SLACK_BOT_TOKEN', 'SLACK_SIGNING_SECRET',
-  'SLACK_APP_TOKEN', 'PLAYGROUND_ADMIN_TOKEN',
+  'SLACK_APP_TOKEN', 'PLAYGROUND_ADMIN_TOKEN', 'DATABASE_URL', 'config.DATABASE_URL',
 ];
 
 /** Keys whose values are secrets, compared lower case without `-` and `_`. */
-const SECRET_KEY = /(token|secret|password|passwd|authorization|cookie|signature|apikey|credentials?|responseurl)$/;
+const SECRET_KEY = /(token|secret|password|passwd|authorization|cookie|signature|apikey|credentials?|responseurl|databaseurl|connectionstring)$/;
 /** Keys that end like a secret's but are not (counts, names of tokenizers...). */
 const NOT_SECRET_KEY = /^(maxtokens|tokens|tokenizer|ntokens|numtokens)$/;
 
@@ -42,6 +42,7 @@ const SECRET_TEXT: [RegExp, string][] = [
   [/\b[MNO][A-Za-z\d_-]{23,27}\.[\w-]{6,7}\.[\w-]{27,40}\b/g, CENSOR], // Discord bot tokens
   [/https:\/\/hooks\.slack\.com\/[^\s"'<>]+/g, `https://hooks.slack.com/${CENSOR}`], // response_url: lets anyone post
   [/(\/(?:webhooks|interactions)\/\d+\/)[^/?\s"'<>]+/g, `$1${CENSOR}`], // Discord interaction tokens in URLs
+  [/\b(postgres(?:ql)?:\/\/[^:/@\s"'<>]*:)[^@\s"'<>]+@/g, `$1${CENSOR}@`], // the password in a DATABASE_URL
 ];
 
 /** Censors secrets that appear inside a string. */

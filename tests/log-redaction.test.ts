@@ -17,6 +17,7 @@ const SECRETS = {
   playground: 'playground-admin-token-0123456789abcdef',
   responseUrl: 'https://hooks.slack.com/commands/T0123/456789/AbCdEfGhIjKlMnOp',
   bare: 'plain-opaque-value-9f8e7d6c5b4a',
+  dbPassword: 'db-password-5e4d3c2b1a09',
 };
 
 const SCRIPT = `
@@ -48,6 +49,9 @@ const bolt = boltLogger();
 bolt.error('bolt error', { headers: { Authorization: 'Bearer ' + S.slackBot }, token: S.slackBot });
 bolt.warn('http request', { url: S.responseUrl, body: { token: S.bare } }, 'tail');
 bolt.info(axiosErr);
+// 6. a database URL, as a config value and inside a driver's error message
+log.info({ config: { DATABASE_URL: 'postgres://cvae:' + S.dbPassword + '@db:5432/cvae' }, connectionString: 'postgresql://cvae:' + S.dbPassword + '@db/cvae' }, 'database');
+log.error({ err: new Error('connect failed for postgres://cvae:' + S.dbPassword + '@10.0.0.5:5432/cvae') }, 'database down');
 `;
 
 describe('log redaction', () => {
@@ -59,7 +63,7 @@ describe('log redaction', () => {
 
   it('logs every shape, as JSON', () => {
     assert.equal(run.status, 0, run.stderr);
-    assert.equal(lines.length, 10, run.stderr);
+    assert.equal(lines.length, 12, run.stderr);
     for (const l of lines) JSON.parse(l);
   });
 

@@ -33,6 +33,17 @@ const guildIds = z.string().transform((raw, ctx) => {
   return ids;
 });
 
+/** A 0/1 switch (also true/false, yes/no, on/off). */
+const flag = z.string().transform((raw, ctx) => {
+  const v = raw.toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  ctx.addIssue({ code: 'custom', message: 'must be 1 or 0 (true/false)' });
+  return z.NEVER;
+});
+const whole = (what: string, min: number, max: number) => z.coerce.number({ message: `must be a number (${what})` })
+  .int('must be a whole number').min(min, `must be ${min} to ${max}`).max(max, `must be ${min} to ${max}`);
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export const envSchema = z.object({
@@ -55,6 +66,18 @@ export const envSchema = z.object({
   RETENTION_KEEP_RUNS: z.coerce.number({ message: 'must be a number of runs' }).int('must be a whole number').min(0, 'must be 0 or more').max(10_000, 'must be at most 10000').optional(),
   RETENTION_GENERATION_DAYS: z.coerce.number({ message: 'must be a number of days' }).int('must be a whole number').min(1, 'must be 1 or more').max(100_000, 'must be at most 100000').optional(),
   RETENTION_PRUNE_EVERY_HOURS: z.coerce.number({ message: 'must be a number of hours' }).int('must be a whole number').min(0, 'must be 0 (off) or more').max(8760, 'must be at most 8760').optional(),
+  /** Scaled mode: generations, feedback, runs and the job queue in this PostgreSQL database (unset: one process, SQLite). */
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\/[^\s]+$/, 'must be a PostgreSQL URL like postgres://cvae:password@db-host:5432/cvae').optional(),
+  /** Scaled mode: the ingress (`npm start`) also runs a generation worker in its own process. */
+  LOCAL_WORKER: flag.default(false),
+  /** Scaled mode: generation jobs one worker process holds at once; they are decoded together (micro-batches). */
+  WORKER_CONCURRENCY: whole('jobs', 1, 256).default(16),
+  /** Scaled mode: refuse a request politely when its predicted wait is longer than this many seconds. */
+  ADMISSION_MAX_WAIT_S: whole('seconds', 1, 3600).default(60),
+  /** Discord HTTP interactions (POST /discord/interactions): the application's public key, 64 hex digits. */
+  DISCORD_PUBLIC_KEY: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be the 64 hex digits of the Public Key (Discord developer portal → General Information)').optional(),
+  /** Hold the Discord gateway in this process (reactions need it; slash commands can come over HTTP instead). */
+  DISCORD_GATEWAY: flag.optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
 });
 

@@ -3,7 +3,7 @@
  * job, and a worker renders it and delivers the reply itself through the platform's REST API to a
  * {@link ReplyTarget}. Typed data only: nothing here is parsed back from text.
  */
-import type { ImagineOptions } from './types.js';
+import type { Actor, ImagineOptions, ImagineReply } from './types.js';
 
 /** Where a worker delivers a generation's reply. */
 export type ReplyTarget =
@@ -44,7 +44,23 @@ export interface JobSubmitter {
    * Admits and queues a generation in one transaction, or refuses with a UserError (per-user limit, predicted
    * wait past the bound, database unreachable). `requestKey` derives from the platform's request id.
    */
-  submit(actor: import('./types.js').Actor, ask: GenerationAsk, target: ReplyTarget, requestKey: string): Promise<JobReceipt>;
+  submit(actor: Actor, ask: GenerationAsk, target: ReplyTarget, requestKey: string): Promise<JobReceipt>;
   /** Cancels a job that has not started; only who asked (or an admin). Returns the text to show. */
-  cancel(actor: import('./types.js').Actor, requestId: string): Promise<string>;
+  cancel(actor: Actor, requestId: string): Promise<string>;
+}
+
+/** A platform message that shows a delivered generation (reactions on it count as feedback). */
+export interface DeliveredMessage {
+  /** Platform message id (Slack: `channel:ts`). */
+  messageRef: string;
+  /** Set when the message shows one image of the generation. */
+  imageIndex?: number;
+}
+
+/** Posts a finished generation, or an apology, to a reply target through one platform's REST API. */
+export interface ReplyDelivery {
+  /** Posts the reply (text, grid, buttons); returns the messages that show it, for the caller to record. */
+  deliver(target: ReplyTarget, reply: ImagineReply): Promise<DeliveredMessage[]>;
+  /** Tells the asker the request could not be done (a worker died twice, the model failed...). */
+  apologise(target: ReplyTarget, text: string): Promise<void>;
 }
