@@ -2,6 +2,7 @@
  * The platform-neutral contract between the bot core and its chat adapters (Discord, Slack, ...).
  * The core never imports discord.js or Bolt; adapters parse, defer/ack, render replies and forward reactions.
  */
+import type { JobSubmitter } from './jobs-types.js';
 import type { TrainingImage, TrainingProgress } from './training-progress.js';
 
 /** Chat platform a request comes from. */
@@ -75,6 +76,11 @@ export interface ReactionEvent {
 }
 
 export interface BotCore {
+  /**
+   * Scaled mode only (DATABASE_URL): generations become durable jobs that a worker renders and delivers itself.
+   * Adapters that can name a reply target submit here and show the receipt; without it they await imagine().
+   */
+  readonly jobs?: JobSubmitter;
   imagine(actor: Actor, opts: ImagineOptions, hooks?: ImagineHooks): Promise<ImagineReply>;
   /** Same prompt, new seeds. */
   reroll(actor: Actor, generationId: string, hooks?: ImagineHooks): Promise<ImagineReply>;

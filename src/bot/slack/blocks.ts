@@ -8,6 +8,8 @@ type Button = types.Button;
 type KnownBlock = types.KnownBlock;
 type SectionBlock = types.SectionBlock;
 import type { ImagineReply } from '../core/types.js';
+import type { JobReceipt } from '../core/jobs-types.js';
+import { queuedText } from '../core/job-receipt-text.js';
 
 /** action_id of the Reroll button (value: generation id). */
 export const REROLL_ACTION = 'imagine_reroll';
@@ -17,6 +19,8 @@ export const VARIATIONS_ACTION = 'imagine_variations';
 export const IMAGE_ACTION_PREFIX = 'imagine_image_';
 /** Matches every per-image button's action_id. */
 export const IMAGE_ACTION_PATTERN = /^imagine_image_\d+$/;
+/** action_id of the Cancel button on a "queued" notice in scaled mode (value: the job's request id). */
+export const CANCEL_ACTION = 'imagine_cancel';
 /** block_id of the actions block under a generation. */
 export const IMAGINE_ACTIONS_BLOCK = 'imagine_actions';
 
@@ -95,4 +99,21 @@ export function parseImageActionValue(value: string): { generationId: string; in
 /** An ephemeral response body (only the user who asked sees it). */
 export function ephemeral(text: string): { response_type: 'ephemeral'; text: string } {
   return { response_type: 'ephemeral', text };
+}
+
+/**
+ * The private "queued" notice of scaled mode: where the request stands, with a Cancel button (value: the
+ * request id). It replaces the "Drawing…" acknowledgement; the worker posts the images in the channel.
+ */
+export function queuedNotice(receipt: JobReceipt): { response_type: 'ephemeral'; replace_original: true; text: string; blocks: KnownBlock[] } {
+  const text = `:hourglass_flowing_sand: ${slackText(queuedText(receipt))}`;
+  return {
+    response_type: 'ephemeral',
+    replace_original: true,
+    text,
+    blocks: [
+      { type: 'section', text: { type: 'mrkdwn', text } },
+      { type: 'actions', block_id: 'imagine_queued', elements: [button(CANCEL_ACTION, 'Cancel', receipt.requestId)] },
+    ],
+  };
 }

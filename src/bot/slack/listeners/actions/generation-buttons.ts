@@ -3,7 +3,7 @@ import { childLogger } from '../../../../log.js';
 import { UserError } from '../../../../errors.js';
 import type { BotCore } from '../../../core/types.js';
 import { slackActor, slackMessageRef } from '../../actor.js';
-import { escapeMrkdwn, parseImageActionValue } from '../../blocks.js';
+import { escapeMrkdwn, parseImageActionValue, queuedNotice, slackText } from '../../blocks.js';
 import { explainSlackError, findShareTs, publishGeneration, uploadPng, type ShareLookupOptions } from '../../publish.js';
 import { queuePositionHooks } from '../../queue-notice.js';
 import { respondWithError } from '../../respond-error.js';
@@ -23,13 +23,22 @@ function channelOf(body: BlockButtonAction): string {
   return channel;
 }
 
-/** Reroll (same prompt, new seeds) or Variations (same seed neighbourhood): a new grid in the channel. */
+/**
+ * Reroll (same prompt, new seeds) or Variations (same seed neighbourhood): a new grid in the channel. In scaled
+ * mode a job keyed by the click's trigger id (a double click makes one job) and a private "queued" notice.
+ */
 export function regenerateButton(core: BotCore, kind: 'reroll' | 'variations', opts: ShareLookupOptions = {}) {
   return async function handleRegenerate({ ack, body, action, respond, client }: ButtonArgs): Promise<void> {
     await ack();
     try {
       const channel = channelOf(body);
       const actor = actorOf(body);
+      if (core.jobs) {
+        const receipt = await core.jobs.submit(actor, { kind, generationId: action.value ?? '' }, { platform: 'slack', channelId: channel },
+          `slack:${body.trigger_id}:${kind}`);
+        await respond({ ...queuedNotice(receipt), replace_original: false });
+        return;
+      }
       const hooks = queuePositionHooks(respond, log);
       const reply = kind === 'reroll' ? await core.reroll(actor, action.value ?? '', hooks) : await core.variations(actor, action.value ?? '', hooks);
       await publishGeneration(client, core, channel, reply, opts);
@@ -66,6 +75,20 @@ export function singleImageButton(core: BotCore, opts: ShareLookupOptions = {}) 
       log.info({ generationId: target.generationId, index: target.index, channel, fileId }, 'single image posted');
     } catch (err) {
       await respondWithError(respond, err, log, 'single image');
+    }
+  };
+}
+
+/** Cancel on a "queued" notice (scaled mode): withdraws the job if no worker has started it. */
+export function cancelButton(core: BotCore) {
+  return async function handleCancel({ ack, body, action, respond }: ButtonArgs): Promise<void> {
+    await ack();
+    try {
+      if (!core.jobs) throw new UserError('There is nothing to cancel: this bot does not queue jobs.');
+      const text = await core.jobs.cancel(actorOf(body), action.value ?? '');
+      await respond({ response_type: 'ephemeral', replace_original: true, text: slackText(text) });
+    } catch (err) {
+      await respondWithError(respond, err, log, 'cancel');
     }
   };
 }

@@ -1,0 +1,15 @@
+/** What a user is told when their request becomes a job (platform-neutral text; adapters add the Cancel button). */
+import type { JobReceipt } from './jobs-types.js';
+
+/** A wait in words: "a few seconds", "about 20 s", "about 2 min". */
+export function waitInWords(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 5) return 'a few seconds';
+  if (seconds < 90) return `about ${Math.round(seconds / 5) * 5} s`;
+  return `about ${Math.round(seconds / 60)} min`;
+}
+
+/** "Queued, number 3 in line (about 10 s). Your images will be posted here." */
+export function queuedText(receipt: JobReceipt): string {
+  const where = receipt.position <= 1 ? 'next in line' : `number ${receipt.position} in line`;
+  return `Queued, ${where} (${waitInWords(receipt.predictedWaitS)}). Your images will be posted here.`;
+}
