@@ -406,6 +406,14 @@ export interface SlashCommandFields {
   channelId?: string;
   teamId?: string;
   responseUrl: string;
+  /** Slack's id of this invocation (unique per command; a retry of the same request repeats it). Default: a fresh one. */
+  triggerId?: string;
+}
+
+let triggers = 0;
+/** A trigger id like Slack's, unique within this process. */
+function newTriggerId(): string {
+  return `${Date.now()}.${++triggers}.${crypto.randomBytes(4).toString('hex')}`;
 }
 
 /** The fields Slack sends for a slash command. */
@@ -423,7 +431,7 @@ export function slashCommandPayload(f: SlashCommandFields): Record<string, strin
     api_app_id: 'A0FAKE',
     is_enterprise_install: 'false',
     response_url: f.responseUrl,
-    trigger_id: `${Date.now()}.trigger`,
+    trigger_id: f.triggerId ?? newTriggerId(),
   };
 }
 
@@ -442,6 +450,8 @@ export interface BlockActionFields {
   teamId?: string;
   messageTs?: string;
   responseUrl: string;
+  /** Default: a fresh one per click. */
+  triggerId?: string;
 }
 
 /** The `block_actions` payload of a button click. */
@@ -455,7 +465,7 @@ export function blockActionPayload(f: BlockActionFields): Record<string, unknown
     api_app_id: 'A0FAKE',
     token: 'verification-token-unused',
     container: { type: 'message', message_ts: f.messageTs ?? '1700000000.000100', channel_id: channelId, is_ephemeral: false },
-    trigger_id: `${Date.now()}.trigger`,
+    trigger_id: f.triggerId ?? newTriggerId(),
     channel: { id: channelId, name: 'general' },
     message: { type: 'message', ts: f.messageTs ?? '1700000000.000100', text: '' },
     response_url: f.responseUrl,
