@@ -56,12 +56,16 @@ export interface FakeSlackFile {
   /** ts of the message that shares the file in `channel`. */
   shareTs?: string;
   infoCalls: number;
+  /** When files.completeUploadExternal shared it (ms since the epoch). */
+  completedAt?: number;
 }
 
 /** A POST to a response_url. */
 export interface FakeSlackResponse {
   id: string;
   body: Record<string, unknown>;
+  /** When it arrived (ms since the epoch). */
+  at: number;
 }
 
 export interface FakeSlackOptions {
@@ -191,6 +195,7 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
           if (!file || !file.bytes) return { ok: false, error: 'file_not_found' };
           if (file.completed) return { ok: false, error: 'file_already_completed' };
           file.completed = true;
+          file.completedAt = Date.now();
           file.title = f.title;
           done.push(file);
         }
@@ -274,7 +279,7 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
       } else if (url.pathname.startsWith('/respond/') && req.method === 'POST') {
         const id = url.pathname.slice('/respond/'.length);
         calls.push({ method: 'response_url', params: { id, ...params } });
-        responses.push({ id, body: params });
+        responses.push({ id, body: params, at: Date.now() });
         send(200, 'ok', 'text/plain');
       } else {
         send(404, { ok: false, error: 'not_found' });
