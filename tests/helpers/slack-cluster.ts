@@ -164,7 +164,8 @@ const PROGRESS = /Queued|in the queue|in line/;
  * `users` distinct users send `/imagine <prompt>` at once; resolves when every one has an image or a refusal,
  * or after `timeoutMs` (those left have neither). Then waits `settleMs` more so a second image would show.
  */
-export async function burst(cluster: SlackCluster, users: number, opts: { prompt?: string; timeoutMs: number; settleMs?: number; firstUser?: number }): Promise<UserOutcome[]> {
+export async function burst(cluster: SlackCluster, users: number,
+  opts: { prompt?: string; timeoutMs: number; settleMs?: number; firstUser?: number; afterAcks?: () => Promise<void> }): Promise<UserOutcome[]> {
   const { slack } = cluster;
   const first = opts.firstUser ?? 0;
   const ids = Array.from({ length: users }, (_, i) => userIdOf(first + i));
@@ -178,6 +179,7 @@ export async function burst(cluster: SlackCluster, users: number, opts: { prompt
     const res = await sendSlashCommand(cluster.eventsUrl, SECRET, { command: '/imagine', text: opts.prompt ?? 'cows in snow', userId, channelId: 'C0GENERAL', responseUrl });
     return { status: res.status, ms: Date.now() - t0 };
   }));
+  await opts.afterAcks?.();
   const outcome = (): UserOutcome[] => ids.map((userId, i) => {
     const mention = `<@${userId}>`;
     const files = [...slack.files.values()].filter((f) => f.completedAt && f.initialComment?.includes(mention));
