@@ -32,6 +32,8 @@ export function createPgPool(url: string, opts: PgPoolOptions): pg.Pool {
   });
   // An idle client whose server went away emits 'error' on the pool; unhandled, it would end the process.
   pool.on('error', (err) => log.warn({ reason: err.message, pool: opts.applicationName }, 'an idle database connection broke; the next query reconnects'));
+  // A checked-out client whose server goes away emits 'error' too; the query in flight fails on its own.
+  pool.on('connect', (client) => client.on('error', (err) => log.warn({ reason: err.message, pool: opts.applicationName }, 'a database connection broke')));
   return pool;
 }
 
