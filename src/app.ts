@@ -37,7 +37,8 @@ import { CheckpointSamplerProvider } from './bot/core/sampler-provider.js';
 import { openBotStore, type BotStore } from './bot/core/store/index.js';
 import { TrainingRunner } from './bot/core/training-runner.js';
 import { trainingChildEnv } from './bot/core/training-env.js';
-import { startDiscord } from './bot/discord/index.js';
+import { discordGatewayEnabled, startDiscord } from './bot/discord/index.js';
+import { startDiscordInteractions } from './bot/discord/interactions-http.js';
 import { cachedDataDirUsage, pruneDataDir, retentionFromEnv, schedulePrune } from './bot/retention.js';
 import { startSlack } from './bot/slack/index.js';
 import { Playground, PLAYGROUND_ACTOR } from './bot/web/playground.js';
@@ -193,6 +194,13 @@ export async function startApp(opts: AppOptions = {}): Promise<RunningApp> {
     })
     : null;
   if (playground) server.addRoute(playground.route());
+  // Discord slash commands and buttons over HTTP (POST /discord/interactions); "still starting" until loaded.
+  const discordPublicKey = config.DISCORD_PUBLIC_KEY;
+  if (discordPublicKey) {
+    const interactions = startDiscordInteractions({ ...config, DISCORD_PUBLIC_KEY: discordPublicKey }, () => runtime?.core ?? null);
+    server.addRoute(interactions.route());
+    stops.push({ name: 'discord-http', stop: () => interactions.stop() });
+  }
 
   async function servedModel(): Promise<{ name: string; clipModel: string } | null> {
     const active = await runtime?.registry.active().catch(() => null);
@@ -260,7 +268,7 @@ export async function startApp(opts: AppOptions = {}): Promise<RunningApp> {
       return;
     }
     const core = runtime.core;
-    if (config.discord) {
+    if (discordGatewayEnabled(config)) {
       const discord = await startDiscord(core, config);
       stops.push({ name: 'discord', stop: () => discord.stop() });
       health.setCheck('discord', () => {

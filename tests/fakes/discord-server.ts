@@ -37,6 +37,8 @@ const EPOCH = 1_420_070_400_000n;
 export class FakeDiscord {
   readonly requests: RecordedRequest[] = [];
   readonly messages = new Map<string, any>();
+  /** Interaction tokens the fake treats as expired: their webhook routes answer 401 Invalid Webhook Token (50027). */
+  readonly expiredTokens = new Set<string>();
   readonly applicationId: string;
   readonly guildId: string;
   readonly channelId: string;
@@ -127,19 +129,31 @@ export class FakeDiscord {
     };
   }
 
+  /** The JSON of a slash command interaction (as the gateway dispatches it and as Discord POSTs it over HTTP). */
+  slashCommandJson(user: FakeUser, name: string, options: unknown[], opts: { manageGuild?: boolean } = {}) {
+    const base = this.interactionBase(user, opts);
+    return { ...base, type: 2, data: { id: this.snowflake(), name, type: 1, options, guild_id: this.guildId } };
+  }
+
+  /** The JSON of a button press on a message (as the gateway dispatches it and as Discord POSTs it over HTTP). */
+  buttonJson(user: FakeUser, customId: string, messageId: string, opts: { manageGuild?: boolean } = {}) {
+    const base = this.interactionBase(user, opts);
+    const message = this.messages.get(messageId) ?? this.messageJson({ id: messageId, content: '' });
+    return { ...base, type: 3, data: { custom_id: customId, component_type: 2 }, message };
+  }
+
   /** Dispatches a slash command; returns the interaction id and token. */
   slashCommand(user: FakeUser, name: string, options: unknown[], opts: { manageGuild?: boolean } = {}): { id: string; token: string } {
-    const base = this.interactionBase(user, opts);
-    this.dispatch('INTERACTION_CREATE', { ...base, type: 2, data: { id: this.snowflake(), name, type: 1, options, guild_id: this.guildId } });
-    return { id: base.id, token: base.token };
+    const json = this.slashCommandJson(user, name, options, opts);
+    this.dispatch('INTERACTION_CREATE', json);
+    return { id: json.id, token: json.token };
   }
 
   /** Dispatches a button press on a message; returns the interaction id and token. */
   button(user: FakeUser, customId: string, messageId: string): { id: string; token: string } {
-    const base = this.interactionBase(user, {});
-    const message = this.messages.get(messageId) ?? this.messageJson({ id: messageId, content: '' });
-    this.dispatch('INTERACTION_CREATE', { ...base, type: 3, data: { custom_id: customId, component_type: 2 }, message });
-    return { id: base.id, token: base.token };
+    const json = this.buttonJson(user, customId, messageId);
+    this.dispatch('INTERACTION_CREATE', json);
+    return { id: json.id, token: json.token };
   }
 
   /** Dispatches a reaction add or remove on a message (the client need not have it cached). */
@@ -230,6 +244,8 @@ export class FakeDiscord {
       let m: RegExpMatchArray | null;
       if (method === 'GET' && path === '/gateway/bot') {
         send(200, { url: `ws://127.0.0.1:${this.port}`, shards: 1, session_start_limit: { total: 1000, remaining: 999, reset_after: 0, max_concurrency: 1 } });
+      } else if ((m = path.match(/^\/webhooks\/\d+\/([^/]+)/)) && this.expiredTokens.has(m[1])) {
+        send(401, { message: 'Invalid Webhook Token', code: 50027 });
       } else if (method === 'POST' && (m = path.match(/^\/interactions\/(\d+)\/([^/]+)\/callback$/))) {
         send(204);
       } else if ((m = path.match(/^\/webhooks\/(\d+)\/([^/]+)\/messages\/(?:@|%40)original$/))) {
@@ -251,6 +267,9 @@ export class FakeDiscord {
         const msg = this.messageJson({ content: body?.content, files });
         this.messages.set(msg.id, msg);
         send(200, msg);
+      } else if (method === 'GET' && (m = path.match(/^\/channels\/(\d+)$/))) {
+        if (m[1] === this.channelId) send(200, this.channelJson());
+        else send(404, { message: 'Unknown Channel', code: 10003 });
       } else if ((m = path.match(/^\/channels\/(\d+)\/messages\/(\d+)$/))) {
         const prev = this.messages.get(m[2]);
         if (!prev) send(404, { message: 'Unknown Message', code: 10008 });

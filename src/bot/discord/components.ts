@@ -36,3 +36,23 @@ export function generationButtons(generationId: string, count: number): ActionRo
   );
   return [main, images];
 }
+
+/**
+ * The Cancel button on a "Queued" notice (scaled mode): `job:cancel:<requestId>`. Request ids are the job
+ * queue's (random, URL-safe); anything else is not a cancel button.
+ */
+export function encodeCancelCustomId(requestId: string): string {
+  return `job:cancel:${requestId}`;
+}
+
+/** The request id of a Cancel button's custom id, or null. */
+export function decodeCancelCustomId(customId: string): string | null {
+  return /^job:cancel:([A-Za-z0-9_-]{1,80})$/.exec(customId)?.[1] ?? null;
+}
+
+/** The row with the Cancel button for a queued request. */
+export function cancelButtonRow(requestId: string): ActionRowBuilder<ButtonBuilder> {
+  return new ActionRowBuilder<ButtonBuilder>().addComponents(
+    new ButtonBuilder().setCustomId(encodeCancelCustomId(requestId)).setLabel('Cancel').setStyle(ButtonStyle.Danger),
+  );
+}

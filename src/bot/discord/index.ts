@@ -24,6 +24,20 @@ export interface RunningDiscord {
   stop(): Promise<void>;
 }
 
+/**
+ * Whether this process logs into the Discord gateway. Reactions (feedback) arrive only there, so one process
+ * should hold it; slash commands and buttons can come over HTTP instead (DISCORD_PUBLIC_KEY). Default: on;
+ * off only with `DISCORD_GATEWAY=0` where DISCORD_PUBLIC_KEY is set (without it, commands would have no way in).
+ */
+export function discordGatewayEnabled(config: { discord: boolean; DISCORD_PUBLIC_KEY?: string; DISCORD_GATEWAY?: boolean }): boolean {
+  if (!config.discord) return false;
+  if (config.DISCORD_GATEWAY === false && !config.DISCORD_PUBLIC_KEY) {
+    log.warn('DISCORD_GATEWAY=0 is ignored: without DISCORD_PUBLIC_KEY the gateway is the only way Discord commands arrive');
+    return true;
+  }
+  return config.DISCORD_GATEWAY !== false;
+}
+
 /** Builds the discord.js client with the bot's intents, partials and API base. */
 export function createDiscordClient(config: Pick<DiscordConfig, 'DISCORD_API_URL'>): Client {
   return new Client({

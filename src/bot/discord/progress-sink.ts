@@ -9,15 +9,20 @@ import type { TrainingProgressSink } from '../core/types.js';
 /** A sink that posts to channel `channelId`. */
 export function channelProgressSink(client: Client, channelId: string): TrainingProgressSink {
   let status: Message | null = null;
+  let sendable: SendableChannels | null = null;
   async function channel(): Promise<SendableChannels> {
-    const c = client.channels.cache.get(channelId) ?? (await client.channels.fetch(channelId));
+    if (sendable) return sendable;
+    // allowUnknownGuild: a REST-only client (HTTP interactions) has no guilds cached.
+    const c = client.channels.cache.get(channelId) ?? (await client.channels.fetch(channelId, { allowUnknownGuild: true }));
     if (!c || !c.isSendable()) throw new Error(`channel ${channelId} is not a text channel the bot can post in`);
+    sendable = c;
     return c;
   }
   return {
     async update(progress: TrainingProgress) {
       const text = formatTrainingProgress(progress);
-      if (status) status = await status.edit({ content: text, allowedMentions: { parse: [] } });
+      // Edited through the channel held here: a REST-only client does not cache the channel for Message.edit.
+      if (status) status = await (await channel()).messages.edit(status.id, { content: text, allowedMentions: { parse: [] } });
       else status = await (await channel()).send({ content: text, allowedMentions: { parse: [] } });
     },
     async image(image: TrainingImage) {
