@@ -19,12 +19,12 @@ import { runModelCommand, runTrainCommand } from '../core/command-text.js';
 import { isUserError, userMessageOf } from '../core/errors.js';
 import type { GenerationAsk, JobReceipt, JobSubmitter } from '../core/jobs-types.js';
 import type { Actor, BotCore, ImagineReply, TrainingProgressSink } from '../core/types.js';
-import { cancelButtonRow } from './components.js';
 import {
   actorOfSource, MalformedInteractionError, parseInteraction, type InteractionButton, type InteractionCommand, type InteractionSource,
 } from './interaction-payload.js';
 import { createInteractionVerifier } from './interaction-signature.js';
 import { safeError } from './log-safe.js';
+import { QUEUED_NOTICE_MIN_WAIT_S, queuedNotice } from './replies.js';
 import { channelProgressSink } from './progress-sink.js';
 import { createDiscordReplyDelivery, createDiscordRestClient, type DiscordReplyDelivery, type DiscordTarget } from './webhook-delivery.js';
 
@@ -36,11 +36,6 @@ export const DISCORD_INTERACTIONS_PATH = '/discord/interactions';
 /** Largest interaction body read (256 KiB, as for Slack); real interactions are a few KB. */
 export const DISCORD_MAX_BODY_BYTES = 256 * 1024;
 
-/**
- * Scaled mode shows "Queued" only when the predicted wait is at least this long: a job due sooner may be
- * delivered by a worker before the notice's edit lands, and the notice would then hide the images.
- */
-export const QUEUED_NOTICE_MIN_WAIT_S = 2;
 
 const UNKNOWN_COMMAND = 'I do not know that command any more; an admin may need to run `register-commands`.';
 const UNKNOWN_BUTTON = 'This button does not work any more.';
@@ -137,12 +132,8 @@ export function createDiscordInteractions(deps: DiscordInteractionsDeps): Discor
   }
 
   async function showQueued(target: DiscordTarget, receipt: JobReceipt): Promise<void> {
-    if (receipt.duplicate || receipt.predictedWaitS < minWaitS) return;
-    const seconds = Math.max(1, Math.round(receipt.predictedWaitS));
-    await delivery.show(target, {
-      content: `Queued, position ${receipt.position} (about ${seconds} s). Your images are coming…`,
-      components: [cancelButtonRow(receipt.requestId)],
-    });
+    const notice = queuedNotice(receipt, minWaitS);
+    if (notice) await delivery.show(target, notice);
   }
 
   /**

@@ -4,7 +4,9 @@ import { childLogger } from '../../log.js';
 import { safeError } from './log-safe.js';
 import { userMessageOf, isUserError } from '../core/errors.js';
 import type { ImagineHooks, ImagineReply } from '../core/types.js';
-import { generationButtons } from './components.js';
+import { cancelButtonRow, generationButtons } from './components.js';
+import type { JobReceipt } from '../core/jobs-types.js';
+import { queuedText } from '../core/job-receipt-text.js';
 
 const log = childLogger('discord');
 
@@ -17,6 +19,19 @@ export function generationMessage(reply: ImagineReply): InteractionEditReplyOpti
     components: generationButtons(reply.generationId, reply.images.length),
     allowedMentions: { parse: [] },
   };
+}
+
+/**
+ * Scaled mode: below this predicted wait the "Queued" notice is not shown. A worker may finish a short job and
+ * edit the reply with the images before the notice's edit lands, and Discord keeps the last edit: the notice
+ * would hide the images. The "thinking…" placeholder stays instead.
+ */
+export const QUEUED_NOTICE_MIN_WAIT_S = 2;
+
+/** The "Queued" notice with its Cancel button, or null when it is not worth the race (short wait, a duplicate). */
+export function queuedNotice(receipt: JobReceipt, minWaitS = QUEUED_NOTICE_MIN_WAIT_S): { content: string; components: ReturnType<typeof cancelButtonRow>[]; allowedMentions: { parse: [] } } | null {
+  if (receipt.duplicate || receipt.predictedWaitS < minWaitS) return null;
+  return { content: queuedText(receipt), components: [cancelButtonRow(receipt.requestId)], allowedMentions: { parse: [] } };
 }
 
 /** Hooks that show the queue position in the deferred reply while a generation waits. */

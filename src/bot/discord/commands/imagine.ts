@@ -2,8 +2,8 @@
 import { SlashCommandBuilder, type ChatInputCommandInteraction } from 'discord.js';
 import { MAX_SEED } from '../../../model/latent.js';
 import { MAX_PROMPT_LENGTH } from '../../core/prompt.js';
-import { actorOf, type DiscordContext } from '../context.js';
-import { generationMessage, queuePositionHooks, replyWithError } from '../replies.js';
+import { actorOf, jobTargetOf, type DiscordContext } from '../context.js';
+import { generationMessage, queuedNotice, queuePositionHooks, replyWithError } from '../replies.js';
 
 export const data = new SlashCommandBuilder()
   .setName('imagine')
@@ -13,16 +13,26 @@ export const data = new SlashCommandBuilder()
   .addIntegerOption((o) => o.setName('seed').setDescription('Seed for reproducible images').setMinValue(0).setMaxValue(MAX_SEED))
   .addStringOption((o) => o.setName('model').setDescription('Model name (default: the served one)').setMaxLength(64));
 
-/** Handles /imagine. */
+/**
+ * Handles /imagine. In scaled mode (`core.jobs`) it becomes a job keyed by the interaction id, and a worker edits
+ * this deferred reply with the images through the interaction's webhook.
+ */
 export async function execute(interaction: ChatInputCommandInteraction, { core }: DiscordContext): Promise<void> {
   await interaction.deferReply();
   try {
-    const reply = await core.imagine(actorOf(interaction), {
+    const options = {
       prompt: interaction.options.getString('prompt', true),
       count: interaction.options.getInteger('count') ?? undefined,
       seed: interaction.options.getInteger('seed') ?? undefined,
       model: interaction.options.getString('model') ?? undefined,
-    }, queuePositionHooks(interaction));
+    };
+    if (core.jobs) {
+      const receipt = await core.jobs.submit(actorOf(interaction), { kind: 'imagine', options }, jobTargetOf(interaction), `discord:${interaction.id}`);
+      const notice = queuedNotice(receipt);
+      if (notice) await interaction.editReply(notice);
+      return;
+    }
+    const reply = await core.imagine(actorOf(interaction), options, queuePositionHooks(interaction));
     const message = await interaction.editReply(generationMessage(reply));
     core.attachMessage(reply.generationId, message.id);
   } catch (err) {
