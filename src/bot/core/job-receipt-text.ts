@@ -1,10 +1,9 @@
 /** What a user is told when their request becomes a job (platform-neutral text; adapters add the Cancel button). */
 import type { JobReceipt } from './jobs-types.js';
 
-/** A wait in words: "a few seconds", "about 20 s", "about 2 min". */
+/** A wait in words: "about 4 s", "about 2 min". */
 export function waitInWords(seconds: number): string {
-  if (!Number.isFinite(seconds) || seconds < 5) return 'a few seconds';
-  if (seconds < 90) return `about ${Math.round(seconds / 5) * 5} s`;
+  if (!Number.isFinite(seconds) || seconds < 90) return `about ${Math.max(1, Math.round(Number.isFinite(seconds) ? seconds : 1))} s`;
   return `about ${Math.round(seconds / 60)} min`;
 }
 

@@ -52,7 +52,7 @@ describe('discord gateway in scaled mode', () => {
   it('/imagine submits a job for the interaction webhook and shows Queued with Cancel', async () => {
     const { id, token } = fake.slashCommand(alice, 'imagine', [{ name: 'prompt', type: 3, value: 'cows in snow' }, { name: 'count', type: 4, value: 2 }]);
     const patch = await fake.waitForRequest(isOriginal(token));
-    assert.match(patch.body.content, /Queued, number 2 in line \(about 10 s\)/);
+    assert.match(patch.body.content, /Queued, number 2 in line \(about 12 s\)/);
     const ids = patch.body.components.flatMap((row: any) => row.components.map((c: any) => c.custom_id));
     assert.deepEqual(ids, [encodeCancelCustomId('req1')]);
     const s = submitted[0];

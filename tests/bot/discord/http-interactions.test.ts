@@ -230,7 +230,7 @@ describe('Discord interactions over HTTP', () => {
       assert.deepEqual(res.json, { type: 5 });
       assert.ok(res.ms < 3000);
       const edit = await fake.waitForRequest(isOriginal(json.token));
-      assert.equal(edit.body.content, 'Queued, position 2 (about 5 s). Your images are coming…');
+      assert.equal(edit.body.content, 'Queued, number 2 in line (about 5 s). Your images will be posted here.');
       const [button] = edit.body.components[0].components;
       assert.equal(button.label, 'Cancel');
       requestId = decodeCancelCustomId(button.custom_id)!;

@@ -62,7 +62,7 @@ describe('slack in scaled mode', () => {
       key: 'slack:123.456.abc',
     }]);
     const notice = x.responses[0];
-    assert.match(notice.text, /number 3 in line \(about 10 s\)/);
+    assert.match(notice.text, /number 3 in line \(about 12 s\)/);
     const cancel = notice.blocks?.flatMap((b) => b.elements ?? []).find((e) => e.action_id === CANCEL_ACTION);
     assert.equal(cancel?.value, 'r1');
   });
