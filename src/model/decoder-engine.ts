@@ -1,0 +1,106 @@
+/**
+ * Which engine and device decode images, as a pure function of what the host offers: `chooseDecoderEngine`
+ * takes the asked engine (`SAMPLER_ENGINE`) and the detected capabilities (gathered by decoder-probe.ts)
+ * and says which engine runs, on which device, and why. `auto` prefers a GPU: TensorFlow.js when its backend
+ * is `@tensorflow/tfjs-node-gpu` on a CUDA device, else ONNX Runtime's CUDA execution provider, else ONNX
+ * Runtime on the CPU. `onnx` is ONNX Runtime with CUDA where it works, else on the CPU; `tfjs` is
+ * TensorFlow.js on whatever backend loaded.
+ *
+ * The choice in force is kept per process ({@link recordDecoderEngine}) for the load log, `/healthz` and
+ * `/metrics` (`cvae_decoder_engine_info{engine,device} 1`).
+ */
+/** Engines as `SAMPLER_ENGINE` names them. */
+export type SamplerEngine = 'auto' | 'onnx' | 'tfjs';
+
+/** A capability that is there, or why not. */
+export type Capability = { available: true; detail: string } | { available: false; reason: string };
+
+/** What the host offers for decoding (decoder-probe.ts gathers it; tests give it directly). */
+export interface DecoderCapabilities {
+  /** TensorFlow.js on a GPU: `@tensorflow/tfjs-node-gpu` loaded and found a CUDA device. */
+  tfjsGpu: Capability;
+  /** ONNX Runtime's CUDA execution provider: a session could be created with `executionProviders: ['cuda']`. */
+  onnxCuda: Capability;
+}
+
+/** The engine that decodes, on which device, and why. */
+export interface DecoderEngineChoice {
+  /** What was asked for (`SAMPLER_ENGINE`, `--engine`). */
+  requested: SamplerEngine;
+  engine: 'onnx' | 'tfjs';
+  device: 'gpu' | 'cpu';
+  /** ONNX Runtime's execution provider (`cuda` or `cpu`); null for TensorFlow.js. */
+  executionProvider: 'cuda' | 'cpu' | null;
+  /** One sentence for the log and /healthz. */
+  reason: string;
+}
+
+function onnxOnCpu(requested: SamplerEngine, reason: string): DecoderEngineChoice {
+  return { requested, engine: 'onnx', device: 'cpu', executionProvider: 'cpu', reason };
+}
+
+function onnxOnCuda(requested: SamplerEngine, reason: string): DecoderEngineChoice {
+  return { requested, engine: 'onnx', device: 'gpu', executionProvider: 'cuda', reason };
+}
+
+function tfjs(requested: SamplerEngine, caps: DecoderCapabilities, reason: string): DecoderEngineChoice {
+  return { requested, engine: 'tfjs', device: caps.tfjsGpu.available ? 'gpu' : 'cpu', executionProvider: null, reason };
+}
+
+const why = (c: Capability): string => (c.available ? c.detail : c.reason);
+
+/** Picks the engine; see the module comment. Pure: the same inputs give the same choice. */
+export function chooseDecoderEngine(requested: SamplerEngine, caps: DecoderCapabilities): DecoderEngineChoice {
+  if (requested === 'tfjs') {
+    return tfjs(requested, caps, `SAMPLER_ENGINE=tfjs; TensorFlow.js ${caps.tfjsGpu.available ? 'on the GPU' : 'on the CPU'} (${why(caps.tfjsGpu)})`);
+  }
+  if (requested === 'onnx') {
+    return caps.onnxCuda.available
+      ? onnxOnCuda(requested, `SAMPLER_ENGINE=onnx; ONNX Runtime's CUDA provider works (${caps.onnxCuda.detail})`)
+      : onnxOnCpu(requested, `SAMPLER_ENGINE=onnx; ONNX Runtime on the CPU: no CUDA provider (${caps.onnxCuda.reason})`);
+  }
+  if (caps.tfjsGpu.available) return tfjs(requested, caps, `a GPU through TensorFlow.js (${caps.tfjsGpu.detail})`);
+  if (caps.onnxCuda.available) {
+    return onnxOnCuda(requested, `a GPU through ONNX Runtime's CUDA provider (${caps.onnxCuda.detail}); TensorFlow.js has none (${caps.tfjsGpu.reason})`);
+  }
+  return onnxOnCpu(requested, `no GPU found: TensorFlow.js: ${caps.tfjsGpu.reason}; ONNX Runtime CUDA: ${caps.onnxCuda.reason}`);
+}
+
+/**
+ * The next choice after `failed` could not open the checkpoint's decoder (`error`: what went wrong), or null
+ * when nothing is left to try (the caller then reports the error). ONNX on CUDA falls back to ONNX on the CPU;
+ * with `auto`, ONNX on the CPU falls back to TensorFlow.js (as before this module existed).
+ */
+export function fallbackDecoderEngine(failed: DecoderEngineChoice, caps: DecoderCapabilities, error: string): DecoderEngineChoice | null {
+  if (failed.engine === 'onnx' && failed.executionProvider === 'cuda') {
+    return onnxOnCpu(failed.requested, `ONNX Runtime on CUDA could not open the decoder (${error}); ONNX Runtime on the CPU instead`);
+  }
+  if (failed.engine === 'onnx' && failed.requested === 'auto') {
+    return tfjs(failed.requested, caps, `ONNX Runtime could not open the decoder (${error}); TensorFlow.js instead`);
+  }
+  return null;
+}
+
+let current: DecoderEngineChoice | null = null;
+
+/** Remembers the choice of the sampler that loaded last (for /healthz and /metrics). */
+export function recordDecoderEngine(choice: DecoderEngineChoice): void {
+  current = choice;
+}
+
+/** The choice of the sampler that loaded last in this process, or null (no sampler yet). */
+export function currentDecoderEngine(): DecoderEngineChoice | null {
+  return current;
+}
+
+/** Forgets the recorded choice (tests). */
+export function resetDecoderEngine(): void {
+  current = null;
+}
+
+/** The `/healthz` check of the engine: informative, never failing (the `decoder` and `model` checks fail). */
+export function decoderEngineHealth(choice: DecoderEngineChoice | null = current): { ok: boolean; detail: string } {
+  if (!choice) return { ok: true, detail: 'no decoder loaded in this process yet' };
+  const via = choice.executionProvider ? ` (${choice.executionProvider} execution provider)` : '';
+  return { ok: true, detail: `${choice.engine} on ${choice.device}${via}: ${choice.reason}` };
+}
