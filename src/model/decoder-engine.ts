@@ -4,7 +4,8 @@
  * and says which engine runs, on which device, and why. `auto` prefers a GPU: TensorFlow.js when its backend
  * is `@tensorflow/tfjs-node-gpu` on a CUDA device, else ONNX Runtime's CUDA execution provider, else ONNX
  * Runtime on the CPU. `onnx` is ONNX Runtime with CUDA where it works, else on the CPU; `tfjs` is
- * TensorFlow.js on whatever backend loaded.
+ * TensorFlow.js on whatever backend loaded. When the chosen engine cannot open a checkpoint, the next
+ * candidate is tried (`fallbackDecoderEngine`; with `auto`, TensorFlow.js on the CPU comes last).
  *
  * The choice in force is kept per process ({@link recordDecoderEngine}) for the load log, `/healthz` and
  * `/metrics` (`cvae_decoder_engine_info{engine,device} 1`).
@@ -49,36 +50,56 @@ function tfjs(requested: SamplerEngine, caps: DecoderCapabilities, reason: strin
 
 const why = (c: Capability): string => (c.available ? c.detail : c.reason);
 
-/** Picks the engine; see the module comment. Pure: the same inputs give the same choice. */
-export function chooseDecoderEngine(requested: SamplerEngine, caps: DecoderCapabilities): DecoderEngineChoice {
+/**
+ * Every engine worth trying for `requested` on a host with `caps`, best first, each with why:
+ * - auto: TensorFlow.js on the GPU (when it has one), ONNX Runtime on CUDA (when it works), ONNX Runtime on
+ *   the CPU, and TensorFlow.js on the CPU last (when it was not first);
+ * - onnx: ONNX Runtime on CUDA (when it works), then on the CPU;
+ * - tfjs: TensorFlow.js on its backend's device.
+ * Pure: the same inputs give the same list.
+ */
+export function decoderEngineCandidates(requested: SamplerEngine, caps: DecoderCapabilities): DecoderEngineChoice[] {
+  const { tfjsGpu, onnxCuda } = caps;
   if (requested === 'tfjs') {
-    return tfjs(requested, caps, `SAMPLER_ENGINE=tfjs; TensorFlow.js ${caps.tfjsGpu.available ? 'on the GPU' : 'on the CPU'} (${why(caps.tfjsGpu)})`);
+    return [tfjs(requested, caps, `SAMPLER_ENGINE=tfjs; TensorFlow.js ${tfjsGpu.available ? 'on the GPU' : 'on the CPU'} (${why(tfjsGpu)})`)];
   }
   if (requested === 'onnx') {
-    return caps.onnxCuda.available
-      ? onnxOnCuda(requested, `SAMPLER_ENGINE=onnx; ONNX Runtime's CUDA provider works (${caps.onnxCuda.detail})`)
-      : onnxOnCpu(requested, `SAMPLER_ENGINE=onnx; ONNX Runtime on the CPU: no CUDA provider (${caps.onnxCuda.reason})`);
+    const cpu = onnxOnCpu(requested, onnxCuda.available ? 'SAMPLER_ENGINE=onnx; ONNX Runtime on the CPU' : `SAMPLER_ENGINE=onnx; ONNX Runtime on the CPU: no CUDA provider (${onnxCuda.reason})`);
+    return onnxCuda.available ? [onnxOnCuda(requested, `SAMPLER_ENGINE=onnx; ONNX Runtime's CUDA provider works (${onnxCuda.detail})`), cpu] : [cpu];
   }
-  if (caps.tfjsGpu.available) return tfjs(requested, caps, `a GPU through TensorFlow.js (${caps.tfjsGpu.detail})`);
-  if (caps.onnxCuda.available) {
-    return onnxOnCuda(requested, `a GPU through ONNX Runtime's CUDA provider (${caps.onnxCuda.detail}); TensorFlow.js has none (${caps.tfjsGpu.reason})`);
+  const list: DecoderEngineChoice[] = [];
+  if (tfjsGpu.available) list.push(tfjs(requested, caps, `a GPU through TensorFlow.js (${tfjsGpu.detail})`));
+  if (onnxCuda.available) {
+    list.push(onnxOnCuda(requested, `a GPU through ONNX Runtime's CUDA provider (${onnxCuda.detail})${tfjsGpu.available ? '' : `; TensorFlow.js has none (${tfjsGpu.reason})`}`));
   }
-  return onnxOnCpu(requested, `no GPU found: TensorFlow.js: ${caps.tfjsGpu.reason}; ONNX Runtime CUDA: ${caps.onnxCuda.reason}`);
+  list.push(onnxOnCpu(requested, tfjsGpu.available || onnxCuda.available
+    ? 'ONNX Runtime on the CPU'
+    : `no GPU found: TensorFlow.js: ${tfjsGpu.reason}; ONNX Runtime CUDA: ${onnxCuda.reason}`));
+  if (!tfjsGpu.available) list.push(tfjs(requested, caps, 'TensorFlow.js on the CPU'));
+  return list;
+}
+
+/** Picks the engine: the first of {@link decoderEngineCandidates}. */
+export function chooseDecoderEngine(requested: SamplerEngine, caps: DecoderCapabilities): DecoderEngineChoice {
+  return decoderEngineCandidates(requested, caps)[0];
 }
 
 /**
- * The next choice after `failed` could not open the checkpoint's decoder (`error`: what went wrong), or null
- * when nothing is left to try (the caller then reports the error). ONNX on CUDA falls back to ONNX on the CPU;
- * with `auto`, ONNX on the CPU falls back to TensorFlow.js (as before this module existed).
+ * The next candidate after `failed` could not open the checkpoint's decoder (`error`: what went wrong), its
+ * reason saying so, or null when nothing is left to try (the caller then reports the error). E.g. ONNX on
+ * CUDA falls back to ONNX on the CPU; with `auto`, ONNX on the CPU falls back to TensorFlow.js.
  */
 export function fallbackDecoderEngine(failed: DecoderEngineChoice, caps: DecoderCapabilities, error: string): DecoderEngineChoice | null {
-  if (failed.engine === 'onnx' && failed.executionProvider === 'cuda') {
-    return onnxOnCpu(failed.requested, `ONNX Runtime on CUDA could not open the decoder (${error}); ONNX Runtime on the CPU instead`);
-  }
-  if (failed.engine === 'onnx' && failed.requested === 'auto') {
-    return tfjs(failed.requested, caps, `ONNX Runtime could not open the decoder (${error}); TensorFlow.js instead`);
-  }
-  return null;
+  const list = decoderEngineCandidates(failed.requested, caps);
+  const i = list.findIndex((c) => c.engine === failed.engine && c.device === failed.device && c.executionProvider === failed.executionProvider);
+  const next = i >= 0 ? list[i + 1] : undefined;
+  if (!next) return null;
+  return { ...next, reason: `${label(failed)} could not open the decoder (${error}); ${label(next)} instead` };
+}
+
+function label(c: DecoderEngineChoice): string {
+  if (c.engine === 'tfjs') return `TensorFlow.js on the ${c.device === 'gpu' ? 'GPU' : 'CPU'}`;
+  return `ONNX Runtime on ${c.executionProvider === 'cuda' ? 'CUDA' : 'the CPU'}`;
 }
 
 let current: DecoderEngineChoice | null = null;

@@ -141,9 +141,15 @@ export async function probeOnnxCuda(requested: SamplerEngine, deps: DecoderProbe
   }
 }
 
-/** Probes both (or, for an explicit engine, the one that matters). */
+/**
+ * Probes what the choice needs: for an explicit engine, its own part; for `auto`, TensorFlow.js first, and
+ * ONNX Runtime's CUDA provider only when TensorFlow.js has no GPU (no CUDA session is opened for nothing).
+ */
 export async function probeDecoderCapabilities(requested: SamplerEngine, deps: DecoderProbeDeps = {}): Promise<DecoderCapabilities> {
-  const [tfjsGpu, onnxCuda] = await Promise.all([probeTfjsGpu(requested, deps), probeOnnxCuda(requested, deps)]);
+  const tfjsGpu = await probeTfjsGpu(requested, deps);
+  const onnxCuda: Capability = requested === 'auto' && tfjsGpu.available
+    ? { available: false, reason: 'not probed: TensorFlow.js has the GPU' }
+    : await probeOnnxCuda(requested, deps);
   return { tfjsGpu, onnxCuda };
 }
 

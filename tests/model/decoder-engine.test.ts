@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  chooseDecoderEngine, currentDecoderEngine, decoderEngineHealth, fallbackDecoderEngine, recordDecoderEngine, resetDecoderEngine,
+  chooseDecoderEngine, currentDecoderEngine, decoderEngineCandidates, decoderEngineHealth, fallbackDecoderEngine, recordDecoderEngine, resetDecoderEngine,
   type Capability, type DecoderCapabilities, type SamplerEngine,
 } from '../../src/model/decoder-engine.js';
 
@@ -73,6 +73,28 @@ describe('fallbackDecoderEngine', () => {
     assert.equal(fallbackDecoderEngine(chooseDecoderEngine('onnx', cpuCaps), cpuCaps, 'x'), null, 'onnx fails instead of falling back');
     assert.equal(fallbackDecoderEngine(next!, cpuCaps, 'x'), null, 'nothing after TensorFlow.js');
     assert.equal(fallbackDecoderEngine(chooseDecoderEngine('tfjs', cpuCaps), cpuCaps, 'x'), null);
+  });
+});
+
+describe('decoderEngineCandidates', () => {
+  const names = (requested: SamplerEngine, caps: DecoderCapabilities) =>
+    decoderEngineCandidates(requested, caps).map((c) => `${c.engine}/${c.executionProvider ?? c.device}`);
+
+  it('lists what auto tries, best first, TensorFlow.js once', () => {
+    assert.deepEqual(names('auto', { tfjsGpu: TFJS_GPU, onnxCuda: ORT_CUDA }), ['tfjs/gpu', 'onnx/cuda', 'onnx/cpu']);
+    assert.deepEqual(names('auto', { tfjsGpu: TFJS_CPU, onnxCuda: ORT_CUDA }), ['onnx/cuda', 'onnx/cpu', 'tfjs/cpu']);
+    assert.deepEqual(names('auto', { tfjsGpu: TFJS_CPU, onnxCuda: ORT_NO_CUDA }), ['onnx/cpu', 'tfjs/cpu']);
+    assert.deepEqual(names('onnx', { tfjsGpu: TFJS_GPU, onnxCuda: ORT_CUDA }), ['onnx/cuda', 'onnx/cpu']);
+    assert.deepEqual(names('tfjs', { tfjsGpu: TFJS_GPU, onnxCuda: ORT_CUDA }), ['tfjs/gpu']);
+  });
+
+  it('a failing TensorFlow.js on the GPU falls back to ONNX Runtime, and the chain ends', () => {
+    const caps: DecoderCapabilities = { tfjsGpu: TFJS_GPU, onnxCuda: ORT_NO_CUDA };
+    const first = chooseDecoderEngine('auto', caps);
+    const next = fallbackDecoderEngine(first, caps, 'CUDA_ERROR_OUT_OF_MEMORY');
+    assert.deepEqual([next?.engine, next?.device], ['onnx', 'cpu']);
+    assert.equal(next?.reason, 'TensorFlow.js on the GPU could not open the decoder (CUDA_ERROR_OUT_OF_MEMORY); ONNX Runtime on the CPU instead');
+    assert.equal(fallbackDecoderEngine(next!, caps, 'x'), null, 'TensorFlow.js is not tried twice');
   });
 });
 

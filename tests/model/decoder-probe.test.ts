@@ -97,6 +97,19 @@ describe('probeOnnxCuda', () => {
   });
 });
 
+describe('probeDecoderCapabilities', () => {
+  it('for auto, opens no CUDA session when TensorFlow.js already has the GPU', async () => {
+    const calls: string[] = [];
+    const caps = await probeDecoderCapabilities('auto', deps({ calls, loadedTfjsBackend: () => GPU, exists: () => true }));
+    assert.equal(caps.tfjsGpu.available, true);
+    assert.deepEqual(caps.onnxCuda, { available: false, reason: 'not probed: TensorFlow.js has the GPU' });
+    assert.deepEqual(calls, []);
+    const onnx = await probeDecoderCapabilities('onnx', deps({ calls, loadedTfjsBackend: () => GPU, exists: () => true }));
+    assert.equal(onnx.onnxCuda.available, true, 'onnx asks ONNX Runtime whatever TensorFlow.js has');
+    assert.deepEqual(calls, ['tryCuda']);
+  });
+});
+
 describe('probeDecoderCapabilities on this host', () => {
   it('agrees with what is installed here: no tfjs-node-gpu, no CUDA provider library → no GPU, with reasons', async () => {
     const caps = await probeDecoderCapabilities('auto');
