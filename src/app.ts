@@ -29,6 +29,7 @@ import { Health, type CheckResult } from './http/health.js';
 import { AppMetrics, TimedSamplerProvider } from './http/metrics.js';
 import { HttpServer } from './http/server.js';
 import { decoderWorkerHealth } from './model/onnx/decoder-session.js';
+import { currentDecoderEngine, decoderEngineHealth } from './model/decoder-engine.js';
 import { AdminPolicy } from './bot/core/admin.js';
 import { createBotCore, type BotCoreHandle } from './bot/core/core.js';
 import type { ImageRenderer, SamplerProvider } from './bot/core/deps.js';
@@ -214,8 +215,9 @@ export async function startApp(opts: AppOptions = {}): Promise<RunningApp> {
     return { ok: true, detail: `${s.name} (${s.meta.preset}, ${s.meta.resolution} px)` };
   });
   health.setCheck('decoder', () => decoderWorkerHealth());
+  health.setCheck('engine', () => decoderEngineHealth());
   if (playground) health.setCheck('playground', () => ({ ok: server.listening, detail: server.listening ? 'serving' : 'not listening' }));
-  metrics.attach({ ready: async () => (await health.report()).ready, servedModel });
+  metrics.attach({ ready: async () => (await health.report()).ready, servedModel, decoderEngine: currentDecoderEngine });
 
   const addr = await server.listen(settings.host, settings.port);
   const hostForUrl = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;

@@ -27,6 +27,8 @@ export interface MetricsSources {
   servedModel?: () => Promise<{ name: string; clipModel: string } | null>;
   /** Disk use of the data directory by part, in bytes (src/bot/retention.ts: dataDirUsage). */
   diskUsage?: () => Promise<Record<string, number>>;
+  /** The engine and device that decode images here (src/model/decoder-engine.ts), null before a sampler loaded. */
+  decoderEngine?: () => { engine: string; device: string } | null;
 }
 
 /** What the metrics read from the store. */
@@ -107,6 +109,15 @@ export class AppMetrics {
         this.reset();
         const m = await self.sources.servedModel?.().catch(() => null);
         if (m) this.set({ model: m.name, clip_model: m.clipModel }, 1);
+      },
+    });
+    new client.Gauge({
+      name: 'cvae_decoder_engine_info', help: 'The engine (onnx, tfjs) and device (gpu, cpu) that decode images in this process (value 1); absent before a model loaded.',
+      labelNames: ['engine', 'device'], registers,
+      collect() {
+        this.reset();
+        const e = self.sources.decoderEngine?.();
+        if (e) this.set({ engine: e.engine, device: e.device }, 1);
       },
     });
     new client.Gauge({

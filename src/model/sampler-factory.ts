@@ -1,19 +1,23 @@
 /**
- * Picks the engine that samples a checkpoint: ONNX Runtime over the checkpoint's `decoder.onnx` export
- * (made on the spot when missing or stale) when it works, TensorFlow.js otherwise.
- * `SAMPLER_ENGINE=auto|onnx|tfjs` (default auto) chooses; `onnx` fails instead of falling back.
+ * Opens a checkpoint for sampling on the engine that decoder-engine.ts picks from what the host offers
+ * (decoder-probe.ts): with `SAMPLER_ENGINE=auto` (default) a GPU first (TensorFlow.js on
+ * `@tensorflow/tfjs-node-gpu`, else ONNX Runtime's CUDA provider), else ONNX Runtime on the CPU over the
+ * checkpoint's `decoder.onnx` export (made on the spot when missing or stale), else TensorFlow.js.
+ * `onnx` is ONNX Runtime only (CUDA where it works) and fails instead of falling back to TensorFlow.js;
+ * `tfjs` is TensorFlow.js only. The choice is logged once per load and kept for /healthz and /metrics.
  */
 import { UserError } from '../errors.js';
 import { childLogger } from '../log.js';
 import type { CheckpointMeta } from './checkpoint.js';
+import { chooseDecoderEngine, fallbackDecoderEngine, recordDecoderEngine, type DecoderCapabilities, type SamplerEngine } from './decoder-engine.js';
+import { detectDecoderCapabilities } from './decoder-probe.js';
 import { ensureDecoderOnnx } from './onnx/checkpoint-export.js';
 import { OnnxSampler } from './onnx/onnx-sampler.js';
 import { Sampler } from './sampler.js';
 
 const log = childLogger('sampler-factory');
 
-/** Which engine samples: `auto` prefers ONNX Runtime and falls back to TensorFlow.js. */
-export type SamplerEngine = 'auto' | 'onnx' | 'tfjs';
+export type { SamplerEngine } from './decoder-engine.js';
 /** Every engine name, as SAMPLER_ENGINE and `sample --engine` take them. */
 export const SAMPLER_ENGINES: readonly SamplerEngine[] = ['auto', 'onnx', 'tfjs'];
 
@@ -33,6 +37,8 @@ export interface CreateSamplerOptions {
   engine?: SamplerEngine;
   /** ONNX Runtime intra-op threads (default `ONNX_THREADS`, else the number of cores). */
   threads?: number;
+  /** What the host offers (default: probed once per process, decoder-probe.ts; tests stub it). */
+  capabilities?: (requested: SamplerEngine) => Promise<DecoderCapabilities>;
 }
 
 /**
@@ -48,19 +54,32 @@ export function samplerEngineFromEnv(env: NodeJS.ProcessEnv = process.env): Samp
 }
 
 /**
- * Opens a checkpoint folder for sampling on the chosen engine.
+ * Opens a checkpoint folder for sampling on the engine chosen for this host (see the module comment); when
+ * the chosen one cannot open it, the next one that `fallbackDecoderEngine` allows.
  * @throws UserError when the checkpoint cannot be read; with `engine: 'onnx'`, any ONNX failure
  */
 export async function createSampler(dir: string, opts: CreateSamplerOptions = {}): Promise<ImageSampler> {
-  const engine = opts.engine ?? samplerEngineFromEnv();
-  if (engine === 'tfjs') return Sampler.fromCheckpoint(dir);
-  if (engine === 'onnx') return OnnxSampler.fromCheckpoint(dir, { threads: opts.threads });
-  try {
-    return await OnnxSampler.fromCheckpoint(dir, { threads: opts.threads });
-  } catch (err) {
-    if (err instanceof UserError) throw err; // the checkpoint itself is unusable: TensorFlow.js cannot help
-    log.warn({ dir, err: (err as Error).message }, 'ONNX Runtime sampling unavailable; falling back to TensorFlow.js');
-    return Sampler.fromCheckpoint(dir);
+  const requested = opts.engine ?? samplerEngineFromEnv();
+  const caps = await (opts.capabilities ?? detectDecoderCapabilities)(requested);
+  let choice = chooseDecoderEngine(requested, caps);
+  for (;;) {
+    try {
+      const sampler: ImageSampler = choice.engine === 'tfjs'
+        ? await Sampler.fromCheckpoint(dir)
+        : await OnnxSampler.fromCheckpoint(dir, { threads: opts.threads, executionProvider: choice.executionProvider ?? 'cpu' });
+      recordDecoderEngine(choice);
+      log.info({ checkpoint: dir, requested, engine: choice.engine, device: choice.device, executionProvider: choice.executionProvider, reason: choice.reason },
+        `decoder engine: ${choice.engine} on ${choice.device}`);
+      return sampler;
+    } catch (err) {
+      if (err instanceof UserError) throw err; // the checkpoint itself is unusable: another engine cannot help
+      const message = (err as Error).message.split('\n')[0];
+      const next = fallbackDecoderEngine(choice, caps, message);
+      if (!next) throw err;
+      log.warn({ dir, engine: choice.engine, device: choice.device, err: message, next: `${next.engine} on ${next.device}` },
+        'the chosen decoder engine could not open the checkpoint; trying the next one');
+      choice = next;
+    }
   }
 }
 

@@ -79,13 +79,14 @@ test('.env.example documents every variable of the env schema (src/config/env.ts
 test('.env.example documents every variable the Dockerfiles, compose files and systemd unit set', () => {
   const set = new Set<string>();
   for (const f of ['deploy/Dockerfile', 'deploy/Dockerfile.gpu']) for (const k of envOf(finalStage(parseDockerfile(f))).keys()) set.add(k);
-  for (const f of ['deploy/compose.yaml', 'deploy/compose.cpu.yaml']) {
-    const compose = parseDocument(readRepoFile(f)).toJS() as { services: Record<string, { environment?: Record<string, unknown> }> };
-    for (const svc of Object.values(compose.services)) for (const k of Object.keys(svc.environment ?? {})) set.add(k);
+  for (const f of ['deploy/compose.yaml', 'deploy/compose.cpu.yaml', 'deploy/compose.scaled.yaml', 'deploy/compose.scaled.cpu.yaml']) {
+    const compose = parseDocument(readRepoFile(f), { merge: true }).toJS() as { services: Record<string, { build?: unknown; environment?: Record<string, unknown> }> };
+    // The bot's services (built from this repository); PostgreSQL's variables are its image's.
+    for (const svc of Object.values(compose.services).filter((x) => x.build)) for (const k of Object.keys(svc.environment ?? {})) set.add(k);
   }
   const unit = parseUnit(readRepoFile('deploy/cvae-bot.service'));
   for (const v of unit.get('Service')?.get('Environment') ?? []) set.add(v.split('=')[0]);
-  assert.ok(set.has('TF_FORCE_GPU_ALLOW_GROWTH') && set.has('DATA_DIR'));
+  assert.ok(set.has('TF_FORCE_GPU_ALLOW_GROWTH') && set.has('DATA_DIR') && set.has('DATABASE_URL') && set.has('WORKER_CONCURRENCY'));
   assert.deepEqual(missing(set), []);
 });
 

@@ -120,7 +120,7 @@ export function register(program: Command, out: CommandOutput = { write: (t) => 
     .option('--scale <n>', 'integer upscale factor for display (default about 256 px per image)', positiveInt('scale', 64))
     .option('--kernel <name>', 'upscaling filter: nearest or lanczos3', 'lanczos3')
     .option('--columns <n>', 'images per grid row', positiveInt('columns', 256))
-    .option('--engine <name>', 'auto (ONNX Runtime, else TensorFlow.js), onnx or tfjs (default SAMPLER_ENGINE, else auto)')
+    .option('--engine <name>', 'auto (a GPU where there is one, else ONNX Runtime on the CPU, else TensorFlow.js), onnx or tfjs (default SAMPLER_ENGINE, else auto)')
     .option('--json', 'print a JSON summary')
     .action(async (o: SampleOptions) => {
       if (o.kernel !== 'nearest' && o.kernel !== 'lanczos3') throw new UserError(`--kernel must be nearest or lanczos3, got "${o.kernel}".`);

@@ -28,6 +28,8 @@ export interface OnnxSamplerOptions {
    * `ONNX_WORKER=0` runs it on the calling thread instead).
    */
   worker?: boolean;
+  /** ONNX Runtime's execution provider: `cpu` (default) or `cuda` (decoder-engine.ts decides which). */
+  executionProvider?: 'cpu' | 'cuda';
 }
 
 /** The intra-op thread count: the option, else `ONNX_THREADS`, else the number of cores. */
@@ -52,9 +54,14 @@ export function loadOnnxRuntime(): Promise<typeof Ort> {
   return ortModule;
 }
 
-/** Session options the decoder runs with: full graph optimisation, sequential execution, `threads` intra-op threads. */
-export function decoderSessionOptions(threads: number): Ort.InferenceSession.SessionOptions {
-  return { graphOptimizationLevel: 'all', executionMode: 'sequential', intraOpNumThreads: threads, interOpNumThreads: 1 };
+/**
+ * Session options the decoder runs with: full graph optimisation, sequential execution, `threads` intra-op
+ * threads, and the CUDA execution provider when asked (ONNX Runtime then runs what CUDA cannot on the CPU).
+ */
+export function decoderSessionOptions(threads: number, executionProvider: 'cpu' | 'cuda' = 'cpu'): Ort.InferenceSession.SessionOptions {
+  const options: Ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'all', executionMode: 'sequential', intraOpNumThreads: threads, interOpNumThreads: 1 };
+  if (executionProvider === 'cuda') options.executionProviders = ['cuda'];
+  return options;
 }
 
 /** Samples images with ONNX Runtime from a decoder export. */
@@ -68,6 +75,8 @@ export class OnnxSampler {
     readonly threads: number,
     /** Whether the session runs in a worker thread. */
     readonly inWorker: boolean,
+    /** The execution provider the session runs on. */
+    readonly executionProvider: 'cpu' | 'cuda' = 'cpu',
   ) {}
 
   /**
@@ -90,7 +99,8 @@ export class OnnxSampler {
     const threads = onnxThreads(opts.threads);
     const inWorker = opts.worker ?? process.env.ONNX_WORKER !== '0';
     const started = Date.now();
-    const options = decoderSessionOptions(threads);
+    const executionProvider = opts.executionProvider ?? 'cpu';
+    const options = decoderSessionOptions(threads, executionProvider);
     const session = inWorker
       ? await WorkerDecoderSession.open(file, options)
       : await InProcessDecoderSession.open(opts.ort ?? (await loadOnnxRuntime()), file, options);
@@ -100,10 +110,10 @@ export class OnnxSampler {
       throw new Error(`the ONNX decoder has inputs ${names} and outputs ${session.outputNames.join(',')}; it was not made by this exporter`);
     }
     log.info(
-      { name: meta.name, preset: meta.preset, resolution: meta.resolution, threads, inWorker, regenerated: opts.regenerated ?? false, ms: Date.now() - started },
+      { name: meta.name, preset: meta.preset, resolution: meta.resolution, threads, inWorker, executionProvider, regenerated: opts.regenerated ?? false, ms: Date.now() - started },
       'onnx sampler ready',
     );
-    return new OnnxSampler(session, meta, threads, inWorker);
+    return new OnnxSampler(session, meta, threads, inWorker, executionProvider);
   }
 
   /** Image side in pixels. */
