@@ -24,7 +24,7 @@ export async function execute(interaction: ChatInputCommandInteraction, { core }
       model: interaction.options.getString('model') ?? undefined,
     }, queuePositionHooks(interaction));
     const message = await interaction.editReply(generationMessage(reply));
-    core.attachMessage(reply.generationId, message.id);
+    await core.attachMessage(reply.generationId, message.id);
   } catch (err) {
     await replyWithError(interaction, err, { publicDeferred: true });
   }
