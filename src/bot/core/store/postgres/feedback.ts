@@ -13,7 +13,7 @@ export class PgFeedbackStore implements FeedbackStore {
     const imageIndex = e.imageIndex ?? null;
     return inTransaction(this.pool, async (c) => {
       // Several ingress replicas may record the same reaction at once (a platform retry): one at a time per reaction.
-      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`feedback\u0000${e.generationId}\u0000${e.userId}\u0000${e.reaction}`]);
+      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [JSON.stringify(['feedback', e.generationId, e.userId, e.reaction])]);
       const last = (await c.query<{ added: number }>(
         `SELECT added FROM feedback WHERE generation_id = $1 AND user_id = $2 AND reaction = $3 AND image_index IS NOT DISTINCT FROM $4
          ORDER BY id DESC LIMIT 1`,
