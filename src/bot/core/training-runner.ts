@@ -127,7 +127,10 @@ export class TrainingRunner {
       trainArgs.push(...dataArgs);
       trainArgs.push(...this.o.extraArgs);
       const cmd = this.o.command ?? { file: process.execPath, args: ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts')], cwd: repoRoot };
-      // One run at a time across every process sharing the store (the lock file covers this host only).
+      // One run at a time across every process sharing the store (the lock file covers this host only). Runs left
+      // 'running' by a process that died (this owner's, or stale ones) are marked failed first.
+      const orphans = await this.o.runs.failOrphans().catch((err: unknown) => { throw storeError(err); });
+      if (orphans) log.warn({ orphans }, 'marked training runs of a process that died as failed');
       const elsewhere = await this.o.runs.running().catch((err: unknown) => { throw storeError(err); });
       if (elsewhere) throw new UserError(`A training run (\`${elsewhere.id}\`) is already going. Use \`/train status\` or \`/train stop\`.`);
       await this.o.runs.start({

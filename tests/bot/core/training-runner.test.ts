@@ -80,6 +80,49 @@ emit({ type: 'done', reason: 'completed', bestValLoss: 812.25, bestEpoch: 1, epo
     assert.match(await t.runner.status(), /Last run `tiny-.*`: completed, best val loss 812\.3/);
   });
 
+  it('stores the run\'s progress while it trains (its heartbeat) and the final progress with the end', async () => {
+    const t = setup(`
+emit({ type: 'start', preset: 'tiny', resolution: 16, conditioning: 'image', epochs: 1, trainSize: 8, totalSteps: 2 });
+emit({ type: 'step', epoch: 1, step: 1, totalSteps: 2, losses, imagesPerSec: 10, etaSec: 5 });
+// Holds until the test saw the stored progress (it deletes this file), then ends.
+const fs = await import('node:fs');
+const hold = out + '.hold';
+fs.mkdirSync(out, { recursive: true }); fs.writeFileSync(hold, '');
+await new Promise((resolve) => { const t = setInterval(() => { if (!fs.existsSync(hold)) { clearInterval(t); resolve(); } }, 10); });
+emit({ type: 'done', reason: 'completed', bestValLoss: 5, bestEpoch: 1, epochsCompleted: 1, step: 2, checkpointDir: out + '/best', lastCheckpointDir: out + '/last' });
+`, { heartbeatMs: 20, minUpdateIntervalMs: 0 });
+    await t.runner.start(admin, { preset: 'tiny', epochs: 1 }, t.sink);
+    const runId = t.runner.currentRunId!;
+    const deadline = Date.now() + 10_000;
+    let stored = (await t.store.runs.get(runId))!.progress;
+    while (stored?.state !== 'training') {
+      assert.ok(Date.now() < deadline, `progress never stored: ${JSON.stringify(stored)}`);
+      await new Promise((r) => setTimeout(r, 20));
+      stored = (await t.store.runs.get(runId))!.progress;
+    }
+    assert.deepEqual(stored.state === 'training' && [stored.step, stored.totalSteps, stored.imagesPerSec], [1, 2, 10]);
+    assert.equal((await t.store.runs.running())?.id, runId, 'the heartbeat keeps it going for everyone sharing the store');
+    fs.rmSync(path.join(t.dir, 'runs', `${runId}.hold`));
+    await t.runner.idle();
+    const run = (await t.store.runs.get(runId))!;
+    assert.equal(run.status, 'completed');
+    assert.equal(run.progress?.state, 'finished');
+  });
+
+  it('refuses to start while another process sharing the store trains a run', async () => {
+    const t = setup(`emit({ type: 'done', reason: 'completed', bestValLoss: 1, bestEpoch: 1, epochsCompleted: 1, step: 1, checkpointDir: out + '/best', lastCheckpointDir: out + '/last' });`);
+    const other = openSqliteStore(path.join(t.dir, 'bot.sqlite'), { owner: 'other-host:train' });
+    await other.runs.start({ id: 'elsewhere', preset: 'tiny', epochs: 1, dataset: null, platform: 'slack', channelId: 'c', userId: 'u', startedAt: new Date().toISOString() });
+    await assert.rejects(t.runner.start(admin, { preset: 'tiny' }, t.sink), /A training run \(`elsewhere`\) is already going/);
+    assert.equal(t.runner.busy, false);
+    assert.equal(fs.existsSync(path.join(t.dir, 'training.lock')), false, 'the host lock is given back');
+    assert.match(await t.runner.status(), /Training run `elsewhere` is going on another host/);
+    await other.runs.finish('elsewhere', { status: 'completed' });
+    await t.runner.start(admin, { preset: 'tiny' }, t.sink);
+    await t.runner.idle();
+    await other.close();
+  });
+
   it('options passed as undefined keep their defaults (as createBotRuntime passes them)', async () => {
     const t = setup(`emit({ type: 'done', reason: 'completed', bestValLoss: 1, bestEpoch: 1, epochsCompleted: 1, step: 1, checkpointDir: out + '/best', lastCheckpointDir: out + '/last' });`,
       { extraArgs: undefined, minUpdateIntervalMs: undefined, killAfterMs: undefined });
