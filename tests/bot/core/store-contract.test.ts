@@ -21,6 +21,9 @@ import { AdminPolicy } from '../../../src/bot/core/admin.js';
 import { UserError } from '../../../src/bot/core/errors.js';
 import { TrainingRunner } from '../../../src/bot/core/training-runner.js';
 import { FakeCatalog, FakeSamplers, HashEmbedder, sharpRenderer } from './helpers.js';
+import { runFeedbackExport, runFeedbackStats } from '../../../src/cli/commands/feedback.js';
+import { runPrune } from '../../../src/cli/commands/prune.js';
+import { AppMetrics } from '../../../src/http/metrics.js';
 
 let server: TestPostgres;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'store-contract-'));
@@ -368,5 +371,54 @@ describe('PostgreSQL store: on a shared pool', () => {
     assert.equal(s.isOpen(), false);
     assert.equal((await pool.query('SELECT COUNT(*)::int AS n FROM generations')).rows[0].n, 1, 'the pool still works');
     await pool.end();
+  });
+});
+
+describe('PostgreSQL store: the CLI and /metrics read it', () => {
+  it('`feedback export`/`stats` and `prune` use DATABASE_URL when it is set', async () => {
+    const url = await server.createDatabase('cli');
+    const s = await openPostgresStore(url);
+    const dataDir = fs.mkdtempSync(path.join(tmp, 'cli-'));
+    try {
+      await s.generations.insert(generation('old', { createdAt: new Date(Date.now() - 100 * DAY).toISOString() }));
+      await s.generations.insert(generation('new'));
+      await s.feedback.record({ generationId: 'new', platform: 'discord', userId: 'bob', reaction: '👍', added: true });
+      const env = { DATABASE_URL: url, DATA_DIR: dataDir };
+      let text = '';
+      assert.equal(await runFeedbackExport({ format: 'jsonl' }, { write: (t) => { text += t; } }, env), 1);
+      assert.equal((JSON.parse(text.trim()) as { prompt: string }).prompt, 'a cow new');
+      const stats = await runFeedbackStats({}, { write: () => undefined }, env);
+      assert.deepEqual(stats.map((x) => [x.model, x.generations, x.up]), [['m1', 2, 1]]);
+      const report = await runPrune({ generationDays: '30' }, dataDir, env);
+      assert.equal(report.generationsRemoved, 1);
+      assert.deepEqual((await s.generations.list()).map((g) => g.id), ['new']);
+      await assert.rejects(runFeedbackStats({}, { write: () => undefined }, { DATABASE_URL: 'mysql://nope' }), /DATABASE_URL: must be a PostgreSQL URL/);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('/metrics counts generations any process records, and keeps answering while the database is down', async () => {
+    const s = await openPostgresStore(await server.createDatabase('metrics'));
+    const metrics = new AppMetrics({ processMetrics: false });
+    try {
+      await s.generations.insert(generation('before-attach'));
+      metrics.attach({ store: s });
+      const count = async () => Number(/cvae_generations_total\{[^}]*platform="discord"[^}]*\} (\d+)/.exec(await metrics.text())?.[1] ?? 0);
+      assert.equal(await count(), 0, 'rows from before the process started are not counted');
+      await s.generations.insert(generation('g1'));
+      assert.equal(await count(), 1);
+      await server.stopServer();
+      try {
+        assert.match(await metrics.text(), /cvae_generations_total/, 'a scrape during the outage still answers');
+      } finally {
+        await server.start();
+      }
+      await s.generations.insert(generation('g2'));
+      assert.equal(await count(), 2, 'it catches up once the database is back');
+      assert.match(await metrics.text(), /cvae_training_runs\{status="running"\} 0/);
+    } finally {
+      await s.close();
+    }
   });
 });
