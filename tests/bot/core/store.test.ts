@@ -113,6 +113,24 @@ describe('store', () => {
     });
   });
 
+  it('from v4: a run an older version left running has no owner or heartbeat, so it is not going and a start fails it', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'store-v4-'));
+    const file = path.join(dir, 'bot.sqlite');
+    const db = new Database(file);
+    for (const m of MIGRATIONS.slice(0, 4)) db.exec(m);
+    db.prepare(`INSERT INTO runs (id, preset, platform, channel_id, user_id, status, started_at) VALUES ('old', 'tiny', 'web', 'c', 'u', 'running', '2026-01-01T00:00:00Z')`).run();
+    db.pragma('user_version = 4');
+    db.close();
+    const s = openSqliteStore(file, { owner: 'this-host' });
+    assert.equal(s.db.pragma('user_version', { simple: true }), MIGRATIONS.length);
+    assert.deepEqual((await s.runs.get('old'))!.owner, null);
+    assert.equal(await s.runs.running(), null);
+    assert.equal(await s.runs.failOrphans(), 1);
+    assert.equal((await s.runs.get('old'))!.status, 'failed');
+    await s.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
   it('publishes, unpublishes, and serving a model publishes it without moving an earlier date', async () => {
     const s = openSqliteStore(':memory:');
     await s.runs.setPublished('a', true);
