@@ -8,7 +8,8 @@
  * - Per-epoch sample grids (`samples/`) of the kept folders outside the newest `keepRuns` (kept only because
  *   they are served or published: their best checkpoint is what matters).
  * - ONNX decoder exports that no longer match their checkpoint's weights (made again when next needed).
- * - Generations older than `generationDays` days, with their reactions and message references.
+ * - Generations older than `generationDays` days, with their reactions and message references (except those a
+ *   kept generation was rerolled or varied from: it references them).
  */
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';

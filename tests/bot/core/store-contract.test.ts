@@ -157,6 +157,20 @@ for (const { name, open } of backends) {
       assert.deepEqual((await s.feedback.list()).map((f) => f.generationId), ['new']);
     }));
 
+    it('prunes an old generation only when no kept one was made from it (at any depth)', () => withStore(open, async (s) => {
+      const now = Date.now();
+      const at = (days: number) => new Date(now - days * DAY).toISOString();
+      await s.generations.insert(generation('root', { createdAt: at(100) }));
+      await s.generations.insert(generation('child', { createdAt: at(90), kind: 'reroll', parentId: 'root' }));
+      await s.generations.insert(generation('kept', { createdAt: at(1), kind: 'variations', parentId: 'child' }));
+      await s.generations.insert(generation('lone', { createdAt: at(100) }));
+      await s.generations.insert(generation('lone-child', { createdAt: at(95), kind: 'reroll', parentId: 'lone' }));
+      const cutoff = at(30);
+      assert.deepEqual(await s.generations.removeBefore(cutoff, { dryRun: true }), { generations: 2, feedback: 0 });
+      assert.deepEqual(await s.generations.removeBefore(cutoff), { generations: 2, feedback: 0 });
+      assert.deepEqual((await s.generations.list()).map((g) => g.id), ['root', 'child', 'kept']);
+    }));
+
     it('records runs: start, progress, finish, counts', () => withStore(open, async (s) => {
       const start = (id: string, startedAt: string) => s.runs.start({ id, preset: 'tiny', epochs: 3, dataset: null, platform: 'web', channelId: 'c', userId: 'u', startedAt });
       await start('r1', '2026-01-01T00:00:00.000Z');

@@ -55,7 +55,8 @@ export interface GenerationStore {
   list(since?: string): Promise<GenerationRecord[]>;
   /**
    * Removes the generations created before `cutoff` (ISO time) with their reactions and message links, in one
-   * transaction; with `dryRun` only counts them. Resolves how many generations and reactions (would) go.
+   * transaction; with `dryRun` only counts them. An old generation a kept one was made from (its reroll or
+   * variations, at any depth) stays: the kept one references it. Resolves how many generations and reactions (would) go.
    */
   removeBefore(cutoff: string, opts?: { dryRun?: boolean }): Promise<{ generations: number; feedback: number }>;
 }
@@ -75,6 +76,19 @@ export function generationFromRow(r: GenerationRow): GenerationRecord {
     variationSeed: r.variation_seed === null ? null : Number(r.variation_seed), model: r.model, clipModel: r.clip_model,
     latencyMs: Number(r.latency_ms), messageRef: r.message_ref, createdAt: r.created_at,
   };
+}
+
+/**
+ * The ids of the generations created before a cutoff that no newer generation descends from: what pruning removes.
+ * The same SQL for both databases; `param` is how the dialect writes the cutoff parameter (used twice).
+ */
+export function prunableGenerationsSql(param: (n: 1 | 2) => string): string {
+  return `WITH RECURSIVE kept_ancestor(id) AS (
+      SELECT parent_id FROM generations WHERE created_at >= ${param(1)} AND parent_id IS NOT NULL
+      UNION
+      SELECT g.parent_id FROM generations g JOIN kept_ancestor k ON g.id = k.id WHERE g.parent_id IS NOT NULL
+    )
+    SELECT id FROM generations WHERE created_at < ${param(2)} AND id NOT IN (SELECT id FROM kept_ancestor)`;
 }
 
 /** The named parameters of an insert (seeds as JSON, count from the seeds). */

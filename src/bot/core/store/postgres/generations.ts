@@ -2,7 +2,7 @@
 import type pg from 'pg';
 import type { Platform } from '../../types.js';
 import {
-  generationFromRow, generationParams, type GenerationPosition, type GenerationRecord, type GenerationRow, type GenerationStore,
+  generationFromRow, generationParams, prunableGenerationsSql, type GenerationPosition, type GenerationRecord, type GenerationRow, type GenerationStore,
 } from '../generation-store.js';
 import { inTransaction } from './transaction.js';
 
@@ -72,10 +72,10 @@ export class PgGenerationStore implements GenerationStore {
   }
 
   async removeBefore(cutoff: string, opts: { dryRun?: boolean } = {}): Promise<{ generations: number; feedback: number }> {
-    const old = 'SELECT id FROM generations WHERE created_at < $1';
+    const old = prunableGenerationsSql(() => '$1');
     if (opts.dryRun) {
       const [g, f] = await Promise.all([
-        this.pool.query<{ n: string }>('SELECT COUNT(*) AS n FROM generations WHERE created_at < $1', [cutoff]),
+        this.pool.query<{ n: string }>(`SELECT COUNT(*) AS n FROM generations WHERE id IN (${old})`, [cutoff]),
         this.pool.query<{ n: string }>(`SELECT COUNT(*) AS n FROM feedback WHERE generation_id IN (${old})`, [cutoff]),
       ]);
       return { generations: Number(g.rows[0].n), feedback: Number(f.rows[0].n) };
@@ -83,7 +83,7 @@ export class PgGenerationStore implements GenerationStore {
     return inTransaction(this.pool, async (c) => {
       const feedback = (await c.query(`DELETE FROM feedback WHERE generation_id IN (${old})`, [cutoff])).rowCount ?? 0;
       await c.query(`DELETE FROM generation_messages WHERE generation_id IN (${old})`, [cutoff]);
-      const generations = (await c.query('DELETE FROM generations WHERE created_at < $1', [cutoff])).rowCount ?? 0;
+      const generations = (await c.query(`DELETE FROM generations WHERE id IN (${old})`, [cutoff])).rowCount ?? 0;
       return { generations, feedback };
     });
   }

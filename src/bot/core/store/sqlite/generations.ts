@@ -2,7 +2,7 @@
 import type { Db } from './database.js';
 import type { Platform } from '../../types.js';
 import {
-  generationFromRow, generationParams, type GenerationPosition, type GenerationRecord, type GenerationRow, type GenerationStore,
+  generationFromRow, generationParams, prunableGenerationsSql, type GenerationPosition, type GenerationRecord, type GenerationRow, type GenerationStore,
 } from '../generation-store.js';
 
 export class SqliteGenerationStore implements GenerationStore {
@@ -65,17 +65,17 @@ export class SqliteGenerationStore implements GenerationStore {
   }
 
   async removeBefore(cutoff: string, opts: { dryRun?: boolean } = {}): Promise<{ generations: number; feedback: number }> {
-    const old = 'SELECT id FROM generations WHERE created_at < ?';
+    const old = prunableGenerationsSql(() => '?');
     if (opts.dryRun) {
       return {
-        generations: (this.db.prepare('SELECT COUNT(*) AS n FROM generations WHERE created_at < ?').get(cutoff) as { n: number }).n,
-        feedback: (this.db.prepare(`SELECT COUNT(*) AS n FROM feedback WHERE generation_id IN (${old})`).get(cutoff) as { n: number }).n,
+        generations: (this.db.prepare(`SELECT COUNT(*) AS n FROM generations WHERE id IN (${old})`).get(cutoff, cutoff) as { n: number }).n,
+        feedback: (this.db.prepare(`SELECT COUNT(*) AS n FROM feedback WHERE generation_id IN (${old})`).get(cutoff, cutoff) as { n: number }).n,
       };
     }
     return this.db.transaction(() => {
-      const feedback = this.db.prepare(`DELETE FROM feedback WHERE generation_id IN (${old})`).run(cutoff).changes;
-      this.db.prepare(`DELETE FROM generation_messages WHERE generation_id IN (${old})`).run(cutoff);
-      const generations = this.db.prepare('DELETE FROM generations WHERE created_at < ?').run(cutoff).changes;
+      const feedback = this.db.prepare(`DELETE FROM feedback WHERE generation_id IN (${old})`).run(cutoff, cutoff).changes;
+      this.db.prepare(`DELETE FROM generation_messages WHERE generation_id IN (${old})`).run(cutoff, cutoff);
+      const generations = this.db.prepare(`DELETE FROM generations WHERE id IN (${old})`).run(cutoff, cutoff).changes;
       return { generations, feedback };
     })();
   }
