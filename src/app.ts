@@ -82,13 +82,13 @@ export interface BotRuntimeOptions {
  * ONNX Runtime off the event loop when it works, else TensorFlow.js, as SAMPLER_ENGINE says; sharp image grids),
  * the SQLite store and the training runner. Loads CLIP; checkpoints load on first use.
  */
-export async function createBotRuntime(config: Pick<BotConfig, 'DATA_DIR' | 'CLIP_MODEL' | 'ADMIN_USER_IDS'> & Partial<Pick<BotConfig, 'DISCORD_ADMIN_GUILD_IDS'>>,
+export async function createBotRuntime(config: Pick<BotConfig, 'DATA_DIR' | 'CLIP_MODEL' | 'ADMIN_USER_IDS'> & Partial<Pick<BotConfig, 'DISCORD_ADMIN_GUILD_IDS' | 'DATABASE_URL'>>,
   opts: BotRuntimeOptions = {}): Promise<BotRuntime> {
   const dataDir = path.resolve(config.DATA_DIR);
   const backend = await initBackend();
   log.info({ backend: backend.backend, gpu: backend.gpu, dataDir }, 'tensorflow backend ready');
-  const store = openBotStore(path.join(dataDir, 'bot.sqlite'));
-  const orphans = store.runs.failOrphans();
+  const store = await openBotStore({ databaseUrl: config.DATABASE_URL, file: path.join(dataDir, 'bot.sqlite'), applicationName: 'cvae-ingress' });
+  const orphans = await store.runs.failOrphans();
   if (orphans) log.warn({ orphans }, 'marked training runs of a previous process as failed');
   const embedder = await ClipEmbedder.load({ model: config.CLIP_MODEL, quantized: opts.clipQuantized });
   log.info({ clipModel: embedder.modelId }, 'CLIP loaded');
@@ -119,7 +119,7 @@ export async function createBotRuntime(config: Pick<BotConfig, 'DATA_DIR' | 'CLI
       await core.close();
       samplers.clear();
       await embedder.dispose();
-      store.close();
+      await store.close();
     },
   };
 }

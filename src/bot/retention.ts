@@ -8,7 +8,8 @@
  * - Per-epoch sample grids (`samples/`) of the kept folders outside the newest `keepRuns` (kept only because
  *   they are served or published: their best checkpoint is what matters).
  * - ONNX decoder exports that no longer match their checkpoint's weights (made again when next needed).
- * - Generations older than `generationDays` days, with their reactions and message references.
+ * - Generations older than `generationDays` days, with their reactions and message references (except those a
+ *   kept generation was rerolled or varied from: it references them).
  */
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -104,8 +105,8 @@ export async function pruneDataDir(dataDir: string, settings: RetentionSettings,
   };
   const registry = new CheckpointRegistry(path.join(dataDir, 'checkpoints'));
   const { active, checkpoints, registered } = await registry.folders();
-  const published = opts.store?.runs.publishedNames() ?? new Set<string>();
-  const running = new Set([...(opts.protect ?? []), ...(opts.store?.runs.recent(1_000).filter((r) => r.status === 'running').map((r) => r.id) ?? [])]);
+  const published = (await opts.store?.runs.publishedNames()) ?? new Set<string>();
+  const running = new Set([...(opts.protect ?? []), ...((await opts.store?.runs.recent(1_000))?.filter((r) => r.status === 'running').map((r) => r.id) ?? [])]);
 
   // Run folders, newest first.
   const folders: { name: string; dir: string; mtime: number }[] = [];
@@ -168,18 +169,9 @@ export async function pruneDataDir(dataDir: string, settings: RetentionSettings,
   // Old generations, with their reactions and message references.
   if (opts.store) {
     const cutoff = new Date((opts.now ?? new Date()).getTime() - settings.generationDays * 86_400_000).toISOString();
-    const db = opts.store.db;
-    const old = 'SELECT id FROM generations WHERE created_at < ?';
-    if (dryRun) {
-      report.generationsRemoved = (db.prepare(`SELECT COUNT(*) AS n FROM generations WHERE created_at < ?`).get(cutoff) as { n: number }).n;
-      report.feedbackRemoved = (db.prepare(`SELECT COUNT(*) AS n FROM feedback WHERE generation_id IN (${old})`).get(cutoff) as { n: number }).n;
-    } else {
-      db.transaction(() => {
-        report.feedbackRemoved = db.prepare(`DELETE FROM feedback WHERE generation_id IN (${old})`).run(cutoff).changes;
-        db.prepare(`DELETE FROM generation_messages WHERE generation_id IN (${old})`).run(cutoff);
-        report.generationsRemoved = db.prepare('DELETE FROM generations WHERE created_at < ?').run(cutoff).changes;
-      })();
-    }
+    const removed = await opts.store.generations.removeBefore(cutoff, { dryRun });
+    report.generationsRemoved = removed.generations;
+    report.feedbackRemoved = removed.feedback;
   }
   log.info({ dryRun, runsRemoved: report.runsRemoved.length, sampleFolders: report.sampleFoldersRemoved.length,
     onnxExports: report.onnxExportsRemoved.length, generations: report.generationsRemoved, feedback: report.feedbackRemoved,

@@ -1,11 +1,13 @@
 /**
  * Prometheus metrics for `/metrics` (prom-client, text exposition format): generations and their latency
- * (read from the SQLite store, so every platform counts, whatever adapter served it), reactions, the
+ * (read from the store, so every platform counts, whatever adapter or worker served it), reactions, the
  * generation queue, sampler batches, training state, readiness, plus Node's process metrics.
  *
- * Counters count since this process started: rows the store had before are skipped.
+ * Counters count since this process started: rows the store had before are skipped. A store that cannot be read
+ * (the database is down) leaves the counters where they are; they catch up once it is back.
  */
 import client from 'prom-client';
+import { childLogger } from '../log.js';
 import type { BotStore } from '../bot/core/store/index.js';
 import type { LoadedSampler, SamplerProvider } from '../bot/core/deps.js';
 import type { Route } from './server.js';
@@ -38,6 +40,8 @@ export type MetricsStore = Pick<BotStore, 'isOpen'> & {
   runs: Pick<BotStore['runs'], 'countByStatus'>;
 };
 
+const log = childLogger('metrics');
+
 /** Latency buckets in seconds: from a cached small model to a big one behind a long queue. */
 export const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
@@ -47,6 +51,10 @@ export class AppMetrics {
   private sources: MetricsSources = {};
   private generationCursor = 0;
   private feedbackCursor = 0;
+  /** Reads the store's cursors when a store is attached (null: not yet read, e.g. the database was down). */
+  private cursors: Promise<boolean> | null = null;
+  /** One sync at a time (a scrape while one runs waits for it). */
+  private syncing: Promise<void> | null = null;
 
   private readonly generations: client.Counter<'platform' | 'kind' | 'model'>;
   private readonly latency: client.Histogram<'platform' | 'kind'>;
@@ -94,8 +102,8 @@ export class AppMetrics {
     });
     new client.Gauge({
       name: 'cvae_training_runs', help: 'Training runs recorded in the store, by status.', labelNames: ['status'], registers,
-      collect() {
-        const counts = self.liveStore()?.runs.countByStatus() ?? { running: 0, completed: 0, 'early-stop': 0, stopped: 0, failed: 0 };
+      async collect() {
+        const counts = (await self.liveStore()?.runs.countByStatus().catch(() => null)) ?? { running: 0, completed: 0, 'early-stop': 0, stopped: 0, failed: 0 };
         for (const [status, n] of Object.entries(counts)) this.set({ status }, n);
       },
     });
@@ -133,11 +141,21 @@ export class AppMetrics {
 
   /** Connects (or replaces) sources. Store rows that exist now are not counted. */
   attach(sources: MetricsSources): void {
-    if (sources.store && sources.store !== this.sources.store) {
-      this.generationCursor = sources.store.generations.lastPosition();
-      this.feedbackCursor = sources.store.feedback.lastId();
-    }
+    if (sources.store && sources.store !== this.sources.store) this.cursors = this.readCursors(sources.store);
     this.sources = { ...this.sources, ...sources };
+  }
+
+  /** Starts the counters at the store's newest rows. Resolves false when the store could not be read (tried again later). */
+  private async readCursors(store: MetricsStore): Promise<boolean> {
+    try {
+      const [g, f] = await Promise.all([store.generations.lastPosition(), store.feedback.lastId()]);
+      this.generationCursor = g;
+      this.feedbackCursor = f;
+      return true;
+    } catch (err) {
+      log.warn({ reason: (err as Error).message }, 'could not read the store for the metrics counters; trying again at the next scrape');
+      return false;
+    }
   }
 
   /** Records one sampler call. */
@@ -147,23 +165,36 @@ export class AppMetrics {
   }
 
   /** Counts generations and reactions recorded since the last call. */
-  syncFromStore(): void {
+  async syncFromStore(): Promise<void> {
+    this.syncing ??= this.syncNow().finally(() => { this.syncing = null; });
+    return this.syncing;
+  }
+
+  private async syncNow(): Promise<void> {
     const store = this.liveStore();
     if (!store) return;
-    for (const g of store.generations.after(this.generationCursor)) {
-      this.generations.inc({ platform: g.platform, kind: g.kind, model: g.model });
-      this.latency.observe({ platform: g.platform, kind: g.kind }, g.latencyMs / 1000);
-      this.generationCursor = g.position;
+    if (!(await this.cursors)) {
+      this.cursors = this.readCursors(store);
+      return; // rows up to now are not counted: they are "before"
     }
-    for (const f of store.feedback.after(this.feedbackCursor)) {
-      this.feedback.inc({ kind: f.kind, action: f.added ? 'added' : 'removed' });
-      this.feedbackCursor = f.id;
+    try {
+      for (const g of await store.generations.after(this.generationCursor)) {
+        this.generations.inc({ platform: g.platform, kind: g.kind, model: g.model });
+        this.latency.observe({ platform: g.platform, kind: g.kind }, g.latencyMs / 1000);
+        this.generationCursor = g.position;
+      }
+      for (const f of await store.feedback.after(this.feedbackCursor)) {
+        this.feedback.inc({ kind: f.kind, action: f.added ? 'added' : 'removed' });
+        this.feedbackCursor = f.id;
+      }
+    } catch (err) {
+      log.warn({ reason: (err as Error).message }, 'could not read the store for the metrics counters');
     }
   }
 
   /** The exposition text. */
   async text(): Promise<string> {
-    this.syncFromStore();
+    await this.syncFromStore();
     return this.registry.metrics();
   }
 

@@ -59,7 +59,7 @@ describe('app stop', () => {
       await stopped;
       assert.equal(log.get(ids[0])!.state, 'done', 'the running generation finished');
       await assert.rejects(fetch(`${app.url}/healthz`), 'the port is closed');
-      assert.equal(app.runtime()!.store.db.open, false, 'SQLite is closed');
+      assert.equal(app.runtime()!.store.isOpen(), false, 'the store (SQLite) is closed');
     } finally {
       held?.release();
       await app.stop();

@@ -96,8 +96,8 @@ export async function createE2eCore(opts: { admins: string[]; adminGuilds?: stri
     },
     async waitForTrainingStep() {
       const t0 = Date.now();
-      while (!/step \d+/.test(training.status())) {
-        if (!training.busy) throw new Error(`training ended early: ${training.status()}`);
+      while (!/step \d+/.test(await training.status())) {
+        if (!training.busy) throw new Error(`training ended early: ${await training.status()}`);
         if (Date.now() - t0 > 120_000) throw new Error('no training step within 120 s');
         await new Promise((r) => setTimeout(r, 100));
       }

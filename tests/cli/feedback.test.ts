@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { openBotStore } from '../../src/bot/core/store/index.js';
+import { openSqliteStore } from '../../src/bot/core/store/index.js';
 import { csvCell, formatFeedback, parseSince, runFeedbackExport, runFeedbackStats } from '../../src/cli/commands/feedback.js';
 
 describe('feedback export formatting', () => {
@@ -18,10 +18,10 @@ describe('feedback export formatting', () => {
     assert.match(formatFeedback([], 'csv'), /^time,action,reaction,kind,reactionUser,imageIndex,generationId/);
   });
 
-  it('checks its options', () => {
+  it('checks its options', async () => {
     assert.equal(parseSince('2024-05-01'), '2024-05-01T00:00:00.000Z');
     assert.throws(() => parseSince('yesterday'), /--since must be a date/);
-    assert.throws(() => runFeedbackExport({ format: 'xml' }), /--format must be jsonl or csv/);
+    await assert.rejects(runFeedbackExport({ format: 'xml' }), /--format must be jsonl or csv/);
   });
 });
 
@@ -29,22 +29,22 @@ describe('feedback export and stats', () => {
   let dir: string;
   let savedDataDir: string | undefined;
 
-  before(() => {
+  before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'feedback-cli-'));
     savedDataDir = process.env.DATA_DIR;
     process.env.DATA_DIR = dir; // the CLI reads <DATA_DIR>/bot.sqlite, like an operator would
-    const store = openBotStore(path.join(dir, 'bot.sqlite'));
+    const store = openSqliteStore(path.join(dir, 'bot.sqlite'));
     for (const [id, prompt] of [['g1', 'sheep on a green hill'], ['g2', '=cows']]) {
-      store.generations.insert({
+      await store.generations.insert({
         id, platform: 'discord', workspaceId: 'w', channelId: 'c', userId: 'alice', kind: 'imagine', parentId: null, prompt, seeds: [7],
         variationSeed: null, model: 'm1', clipModel: 'clip', latencyMs: 120, messageRef: null, createdAt: new Date().toISOString(),
       });
     }
-    store.feedback.record({ generationId: 'g1', platform: 'discord', userId: 'bob', reaction: '👍', added: true });
-    store.feedback.record({ generationId: 'g1', platform: 'discord', userId: 'bob', reaction: '👍', added: true }); // a duplicate: not recorded
-    store.feedback.record({ generationId: 'g2', platform: 'discord', userId: 'bob', reaction: '👎', added: true });
-    store.feedback.record({ generationId: 'g2', platform: 'discord', userId: 'bob', reaction: '👎', added: false });
-    store.close();
+    await store.feedback.record({ generationId: 'g1', platform: 'discord', userId: 'bob', reaction: '👍', added: true });
+    await store.feedback.record({ generationId: 'g1', platform: 'discord', userId: 'bob', reaction: '👍', added: true }); // a duplicate: not recorded
+    await store.feedback.record({ generationId: 'g2', platform: 'discord', userId: 'bob', reaction: '👎', added: true });
+    await store.feedback.record({ generationId: 'g2', platform: 'discord', userId: 'bob', reaction: '👎', added: false });
+    await store.close();
   });
 
   after(() => {
@@ -53,9 +53,9 @@ describe('feedback export and stats', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('exports every reaction event as JSON lines with its generation', () => {
+  it('exports every reaction event as JSON lines with its generation', async () => {
     const lines: string[] = [];
-    const n = runFeedbackExport({ format: 'jsonl' }, { write: (t) => lines.push(t) });
+    const n = await runFeedbackExport({ format: 'jsonl' }, { write: (t) => lines.push(t) });
     const rows = lines.join('').trim().split('\n').map((l) => JSON.parse(l));
     assert.equal(n, 3);
     assert.equal(rows.length, 3);
@@ -63,20 +63,20 @@ describe('feedback export and stats', () => {
     assert.deepEqual(rows.filter((r) => r.reaction === '👎').map((r) => r.action), ['added', 'removed']);
   });
 
-  it('exports CSV with a header and defused formulas; --since filters', () => {
+  it('exports CSV with a header and defused formulas; --since filters', async () => {
     const csv: string[] = [];
-    runFeedbackExport({ format: 'csv', since: '2000-01-01' }, { write: (t) => csv.push(t) });
+    await runFeedbackExport({ format: 'csv', since: '2000-01-01' }, { write: (t) => csv.push(t) });
     const text = csv.join('');
     assert.match(text, /^time,action,reaction/);
     assert.equal(text.trim().split('\n').length, 4, 'header and three rows');
     assert.ok(text.includes(`'=cows`), 'a prompt that looks like a formula is defused');
     const later: string[] = [];
-    assert.equal(runFeedbackExport({ format: 'jsonl', since: '2999-01-01' }, { write: (t) => later.push(t) }), 0);
+    assert.equal(await runFeedbackExport({ format: 'jsonl', since: '2999-01-01' }, { write: (t) => later.push(t) }), 0);
   });
 
-  it('prints per-model stats: reactions in place, not removed ones', () => {
+  it('prints per-model stats: reactions in place, not removed ones', async () => {
     const out: string[] = [];
-    const stats = runFeedbackStats({}, { write: (t) => out.push(t) });
+    const stats = await runFeedbackStats({}, { write: (t) => out.push(t) });
     assert.deepEqual(stats.map((s) => [s.model, s.generations, s.up, s.down, s.favourite, s.upRatio]), [['m1', 2, 1, 0, 0, 1]]);
     assert.match(out.join(''), /m1\s+2\s+1\s+0\s+0\s+100%/);
   });

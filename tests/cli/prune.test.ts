@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { buildProgram } from '../../src/cli/index.js';
 import { formatPruneReport, runPrune } from '../../src/cli/commands/prune.js';
 import { retentionFromEnv, dataDirUsage } from '../../src/bot/retention.js';
-import { openBotStore } from '../../src/bot/core/store/index.js';
+import { openSqliteStore } from '../../src/bot/core/store/index.js';
 import { CheckpointRegistry } from '../../src/model/registry.js';
 import { AppMetrics } from '../../src/http/metrics.js';
 import { tempDataDir } from '../app/helpers.js';
@@ -36,7 +36,7 @@ describe('cvae prune', () => {
   let dataDir: string;
   let root: string;
 
-  beforeEach(() => {
+  beforeEach(async () => {
     dataDir = tempDataDir('prune-');
     root = path.join(dataDir, 'checkpoints');
     fs.mkdirSync(root, { recursive: true });
@@ -50,19 +50,19 @@ describe('cvae prune', () => {
     // a stale ONNX export in the served checkpoint (its weights changed since)
     fs.writeFileSync(path.join(root, 'run-1/best/decoder.onnx'), Buffer.alloc(100));
     fs.writeFileSync(path.join(root, 'run-1/best/decoder.onnx.json'), JSON.stringify({ exportFormat: 1, weightsSha256: 'x', output: 'uint8', createdAt: 'x', bytes: 999 }));
-    const store = openBotStore(path.join(dataDir, 'bot.sqlite'));
-    store.runs.setPublished('shared', true);
-    store.runs.start({ id: 'run-3', preset: 'tiny', epochs: 1, dataset: null, platform: 'web', channelId: 'c', userId: 'u', startedAt: new Date().toISOString() });
+    const store = openSqliteStore(path.join(dataDir, 'bot.sqlite'));
+    await store.runs.setPublished('shared', true);
+    await store.runs.start({ id: 'run-3', preset: 'tiny', epochs: 1, dataset: null, platform: 'web', channelId: 'c', userId: 'u', startedAt: new Date().toISOString() });
     const gen = (id: string, ageDays: number) => store.generations.insert({
       id, platform: 'web', workspaceId: 'w', channelId: 'c', userId: 'u', kind: 'imagine', parentId: null, prompt: 'cows', seeds: [1],
       variationSeed: null, model: 'served', clipModel: 'clip', latencyMs: 5, messageRef: null, createdAt: new Date(Date.now() - ageDays * DAY).toISOString(),
     });
-    gen('old-gen', 100);
-    gen('new-gen', 2);
-    store.generations.attachMessage('old-gen', 'm-old');
-    store.feedback.record({ generationId: 'old-gen', imageIndex: null, platform: 'web', userId: 'u', reaction: '👍', added: true });
-    store.feedback.record({ generationId: 'new-gen', imageIndex: null, platform: 'web', userId: 'u', reaction: '👍', added: true });
-    store.close();
+    await gen('old-gen', 100);
+    await gen('new-gen', 2);
+    await store.generations.attachMessage('old-gen', 'm-old');
+    await store.feedback.record({ generationId: 'old-gen', imageIndex: null, platform: 'web', userId: 'u', reaction: '👍', added: true });
+    await store.feedback.record({ generationId: 'new-gen', imageIndex: null, platform: 'web', userId: 'u', reaction: '👍', added: true });
+    await store.close();
   });
   afterEach(() => fs.rmSync(dataDir, { recursive: true, force: true }));
 
@@ -93,11 +93,11 @@ describe('cvae prune', () => {
     assert.ok(!fs.existsSync(path.join(root, 'run-1/best/decoder.onnx')));
     assert.equal(r.generationsRemoved, 1);
     assert.equal(r.feedbackRemoved, 1);
-    const store = openBotStore(path.join(dataDir, 'bot.sqlite'));
-    assert.equal(store.generations.get('old-gen'), null);
-    assert.ok(store.generations.get('new-gen'));
-    assert.equal(store.generations.byMessage('web', 'm-old'), null);
-    store.close();
+    const store = openSqliteStore(path.join(dataDir, 'bot.sqlite'));
+    assert.equal(await store.generations.get('old-gen'), null);
+    assert.ok(await store.generations.get('new-gen'));
+    assert.equal(await store.generations.byMessage('web', 'm-old'), null);
+    await store.close();
     const after = await dataDirUsage(dataDir);
     assert.ok(r.bytesFreed > 3 * 8192 && after.checkpoints < before.checkpoints, `freed ${r.bytesFreed} bytes`);
   });

@@ -111,7 +111,8 @@ export interface FakeSlack {
   /** Calls of one Web API method. */
   callsOf(method: string): FakeSlackCall[];
   /** Resolve once `pred` holds (checked after every request and every 20 ms); reject after `timeoutMs`. */
-  waitFor<T>(pred: () => T | undefined | false | null, timeoutMs?: number, what?: string): Promise<T>;
+  /** Resolves with the first truthy value of `pred` (which may be async: e.g. a store read), checked on every call and every 20 ms. */
+  waitFor<T>(pred: () => T | undefined | false | null | Promise<T | undefined | false | null>, timeoutMs?: number, what?: string): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -328,21 +329,25 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
     },
     responseUrl: () => `${origin}/respond/${++responseSeq}`,
     callsOf: (name) => calls.filter((c) => c.method === name),
-    waitFor<T>(pred: () => T | undefined | false | null, timeoutMs = 20_000, what = 'condition'): Promise<T> {
+    waitFor<T>(pred: () => T | undefined | false | null | Promise<T | undefined | false | null>, timeoutMs = 20_000, what = 'condition'): Promise<T> {
       return new Promise<T>((resolve, reject) => {
+        let checking = false;
+        let done = false;
         const check = () => {
-          let value: T | undefined | false | null;
-          try {
-            value = pred();
-          } catch (err) {
+          if (checking || done) return;
+          checking = true;
+          Promise.resolve().then(pred).then((value) => {
+            checking = false;
+            if (value && !done) {
+              finish();
+              resolve(value);
+            }
+          }, (err: unknown) => {
+            checking = false;
+            if (done) return;
             finish();
             reject(err as Error);
-            return;
-          }
-          if (value) {
-            finish();
-            resolve(value);
-          }
+          });
         };
         const timer = setInterval(check, 20);
         const deadline = setTimeout(() => {
@@ -350,6 +355,7 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
           reject(new Error(`fake Slack: timed out after ${timeoutMs} ms waiting for ${what}; calls: ${calls.map((c) => c.method).join(', ')}`));
         }, timeoutMs);
         const finish = () => {
+          done = true;
           clearInterval(timer);
           clearTimeout(deadline);
           waiters.delete(check);

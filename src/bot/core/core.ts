@@ -5,6 +5,7 @@
 import crypto from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { childLogger } from '../../log.js';
+import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '../../util/postgres.js';
 import { sameClipModel } from '../../model/clip/clip-name.js';
 import { MAX_SEED } from '../../model/latent.js';
 import { UserError } from './errors.js';
@@ -55,6 +56,16 @@ export interface BotCoreHandle extends BotCore {
   close(): Promise<void>;
   readonly queue: GenerationQueue<GenerationJob, GenerationOutput>;
   modelPublish(actor: Actor, name: string, published: boolean): Promise<string>;
+}
+
+/** Awaits a store call a user waits on: a database outage becomes a UserError saying to try again. */
+async function userFacing<T>(call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (err) {
+    if (isDatabaseUnavailable(err)) throw new UserError(DATABASE_UNAVAILABLE_MESSAGE, { cause: err });
+    throw err;
+  }
 }
 
 /** Builds the bot core over its injected dependencies. */
@@ -121,7 +132,7 @@ export function createBotCore(deps: BotCoreDeps): BotCoreHandle {
    * model is loaded now (its ONNX export made), bounded by the provider, so the queue never waits on a load.
    */
   async function admit(actor: Actor, model: string | undefined): Promise<void> {
-    if (model !== undefined && !deps.admins.isAdmin(actor) && !deps.store.runs.isPublished(model)) {
+    if (model !== undefined && !deps.admins.isAdmin(actor) && !(await userFacing(deps.store.runs.isPublished(model)))) {
       const served = (await deps.catalog.list()).find((m) => m.active)?.name;
       if (model !== served) {
         log.info({ platform: actor.platform, userId: actor.userId, model }, 'unpublished model refused');
@@ -149,7 +160,7 @@ export function createBotCore(deps: BotCoreDeps): BotCoreHandle {
       kind, parentId, prompt: job.prompt, seeds: job.seeds, variationSeed: job.variationSeed, model: out.model,
       clipModel: out.clipModel, latencyMs: Math.round(performance.now() - t0), messageRef: null, createdAt: new Date().toISOString(),
     };
-    deps.store.generations.insert(record);
+    await userFacing(deps.store.generations.insert(record));
     imageCache.set(record.id, { pngs: images, record });
     log.info({ generationId: record.id, kind, platform: actor.platform, workspaceId: actor.workspaceId, channelId: actor.channelId,
       userId: actor.userId, prompt: job.prompt, seeds: job.seeds, model: out.model, latencyMs: record.latencyMs }, 'generation');
@@ -164,8 +175,8 @@ export function createBotCore(deps: BotCoreDeps): BotCoreHandle {
     return Array.from({ length: count }, (_, i) => (base + i) % (MAX_SEED + 1));
   }
 
-  function getGeneration(id: string): GenerationRecord {
-    const g = typeof id === 'string' && id.length <= 64 ? deps.store.generations.get(id) : null;
+  async function getGeneration(id: string): Promise<GenerationRecord> {
+    const g = typeof id === 'string' && id.length <= 64 ? await userFacing(deps.store.generations.get(id)) : null;
     if (!g) throw new UserError('I cannot find that generation any more. Please run `/imagine` again.');
     return g;
   }
@@ -182,18 +193,18 @@ export function createBotCore(deps: BotCoreDeps): BotCoreHandle {
     },
 
     async reroll(actor: Actor, generationId: string, hooks?: ImagineHooks): Promise<ImagineReply> {
-      const g = getGeneration(generationId);
+      const g = await getGeneration(generationId);
       return generate(actor, { prompt: g.prompt, seeds: seedsFrom(randomSeed(), g.seeds.length), variationSeed: null }, g.model, 'reroll', g.id, hooks);
     },
 
     async variations(actor: Actor, generationId: string, hooks?: ImagineHooks): Promise<ImagineReply> {
-      const g = getGeneration(generationId);
+      const g = await getGeneration(generationId);
       return generate(actor, { prompt: g.prompt, seeds: g.seeds, variationSeed: randomSeed() }, g.model, 'variations', g.id, hooks);
     },
 
     async singleImage(generationId: string, index: number): Promise<{ png: Buffer; text: string }> {
       const cached = imageCache.get(generationId);
-      const g = cached?.record ?? getGeneration(generationId);
+      const g = cached?.record ?? await getGeneration(generationId);
       if (!Number.isInteger(index) || index < 0 || index >= g.seeds.length) throw new UserError(`That generation has images 1 to ${g.seeds.length}.`);
       const text = summary({ ...g, seeds: [g.seeds[index]] });
       if (cached) return { png: cached.pngs[index], text };
@@ -203,18 +214,24 @@ export function createBotCore(deps: BotCoreDeps): BotCoreHandle {
       return { png: await deps.renderer.image(out.images[0], out.resolution), text };
     },
 
-    attachMessage(generationId: string, messageRef: string, imageIndex?: number): void {
-      if (!deps.store.generations.attachMessage(generationId, messageRef, imageIndex)) {
-        log.warn({ generationId }, 'attachMessage: unknown generation');
+    async attachMessage(generationId: string, messageRef: string, imageIndex?: number): Promise<void> {
+      try {
+        if (!(await deps.store.generations.attachMessage(generationId, messageRef, imageIndex))) {
+          log.warn({ generationId }, 'attachMessage: unknown generation');
+        }
+      } catch (err) {
+        // The reply is out already; only reactions on this message will not count.
+        if (isDatabaseUnavailable(err)) log.warn({ generationId, messageRef, reason: (err as Error).message }, 'attachMessage: the database is unavailable');
+        else log.error({ err, generationId, messageRef }, 'attachMessage failed');
       }
     },
 
-    recordReaction(r: ReactionEvent): boolean {
-      const found = deps.store.generations.byMessage(r.platform, r.messageRef);
+    async recordReaction(r: ReactionEvent): Promise<boolean> {
+      const found = await userFacing(deps.store.generations.byMessage(r.platform, r.messageRef));
       if (!found) return false;
       const imageIndex = r.imageIndex ?? found.imageIndex;
-      const changed = deps.store.feedback.record({ generationId: found.generation.id, imageIndex, platform: r.platform,
-        userId: r.userId, reaction: r.reaction, added: r.added });
+      const changed = await userFacing(deps.store.feedback.record({ generationId: found.generation.id, imageIndex, platform: r.platform,
+        userId: r.userId, reaction: r.reaction, added: r.added }));
       log.info({ generationId: found.generation.id, platform: r.platform, userId: r.userId, reaction: r.reaction,
         kind: feedbackKind(r.reaction), added: r.added, imageIndex, duplicate: !changed }, 'feedback');
       return true;
@@ -239,7 +256,7 @@ export function createBotCore(deps: BotCoreDeps): BotCoreHandle {
       deps.admins.require(actor, '/model list');
       const models = await deps.catalog.list();
       if (!models.length) return 'No models are registered yet. Train one with `/train start` or register a checkpoint with the CLI.';
-      const published = deps.store.runs.publishedNames();
+      const published = await userFacing(deps.store.runs.publishedNames());
       const lines = models.map((m) => {
         const loss = m.meta.bestValLoss != null ? `, best val loss ${m.meta.bestValLoss.toFixed(1)}` : '';
         const clip = sameClipModel(m.meta.clipModel, deps.embedder.modelId) ? '' : ` — trained with CLIP \`${m.meta.clipModel}\`, not servable with \`${deps.embedder.modelId}\``;
@@ -254,7 +271,7 @@ export function createBotCore(deps: BotCoreDeps): BotCoreHandle {
       const entry = await deps.catalog.resolve(n);
       await deps.samplers.get(n); // loads it and refuses a CLIP mismatch before switching
       await deps.catalog.activate(n);
-      deps.store.runs.markServed(n); // a model served once stays pickable by everyone (published)
+      await userFacing(deps.store.runs.markServed(n)); // a model served once stays pickable by everyone (published)
       deps.onModelChanged?.(n);
       log.info({ model: n, platform: actor.platform, userId: actor.userId }, 'served model switched');
       return `Now serving \`${n}\` (${entry.meta.preset}, ${entry.meta.resolution} px).`;
@@ -264,7 +281,7 @@ export function createBotCore(deps: BotCoreDeps): BotCoreHandle {
       deps.admins.require(actor, published ? '/model publish' : '/model unpublish');
       const n = validateModelName(name);
       await deps.catalog.resolve(n); // refuses a name the registry does not know
-      deps.store.runs.setPublished(n, published);
+      await userFacing(deps.store.runs.setPublished(n, published));
       log.info({ model: n, published, platform: actor.platform, userId: actor.userId }, 'model publication changed');
       return published
         ? `\`${n}\` is published: anyone can pick it with \`/imagine ... model:${n}\`.`

@@ -3,7 +3,8 @@
  * JSON events line by line, reports structured progress ({@link TrainingProgress}: at most one update every
  * 15 s, plus each epoch's sample grid and loss curve) to the sink of the channel it was started from, which
  * renders it for its platform, records the run in
- * SQLite and, when the run ends with a checkpoint, registers that checkpoint. Stop sends SIGTERM: the
+ * the store (its latest progress too, every {@link TrainingRunnerOptions.heartbeatMs}, which keeps the run marked
+ * alive for other processes on a shared database) and, when the run ends with a checkpoint, registers that checkpoint. Stop sends SIGTERM: the
  * trainer saves a checkpoint and ends with a `done` event of reason `stopped`. The bot survives a crashing run.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -15,6 +16,7 @@ import readline from 'node:readline';
 import { childLogger } from '../../log.js';
 import { dataDir, repoRoot } from '../../paths.js';
 import { isValidName } from '../../util/names.js';
+import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '../../util/postgres.js';
 import { parseEventLine, type TrainingEvent } from '../../training/events.js';
 import { UserError } from './errors.js';
 import type { ModelCatalog } from './deps.js';
@@ -43,6 +45,8 @@ export interface TrainingRunnerOptions {
   env?: NodeJS.ProcessEnv;
   /** Minimum time between status edits (default 15000 ms). */
   minUpdateIntervalMs?: number;
+  /** How often the run's progress is stored (its heartbeat; default 30000 ms, well under RUN_STALE_AFTER_MS). */
+  heartbeatMs?: number;
   /** Time to wait after SIGTERM before SIGKILL (default 120000 ms). */
   killAfterMs?: number;
   now?: () => number;
@@ -63,6 +67,7 @@ interface ActiveRun {
   epochs: number | null;
   done: Promise<void>;
   sinkChain: Promise<void>;
+  heartbeat: NodeJS.Timeout | null;
 }
 
 /** Runs and watches training child processes, one at a time per host. */
@@ -81,6 +86,7 @@ export class TrainingRunner {
       extraArgs: [],
       env: process.env,
       minUpdateIntervalMs: 15_000,
+      heartbeatMs: 30_000,
       killAfterMs: 120_000,
       now: Date.now,
       // An option passed as undefined keeps its default.
@@ -121,10 +127,16 @@ export class TrainingRunner {
       trainArgs.push(...dataArgs);
       trainArgs.push(...this.o.extraArgs);
       const cmd = this.o.command ?? { file: process.execPath, args: ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts')], cwd: repoRoot };
-      this.o.runs.start({
+      // One run at a time across every process sharing the store (the lock file covers this host only). Runs left
+      // 'running' by a process that died (this owner's, or stale ones) are marked failed first.
+      const orphans = await this.o.runs.failOrphans().catch((err: unknown) => { throw storeError(err); });
+      if (orphans) log.warn({ orphans }, 'marked training runs of a process that died as failed');
+      const elsewhere = await this.o.runs.running().catch((err: unknown) => { throw storeError(err); });
+      if (elsewhere) throw new UserError(`A training run (\`${elsewhere.id}\`) is already going. Use \`/train status\` or \`/train stop\`.`);
+      await this.o.runs.start({
         id, preset, epochs: opts.epochs ?? null, dataset: opts.dataset ?? null, platform: actor.platform,
         channelId: actor.channelId, userId: actor.userId, startedAt: new Date(this.o.now()).toISOString(),
-      });
+      }).catch((err: unknown) => { throw storeError(err); });
       const child = spawn(cmd.file, [...cmd.args, ...trainArgs], {
         cwd: cmd.cwd ?? repoRoot,
         env: this.o.env,
@@ -135,9 +147,11 @@ export class TrainingRunner {
         id, preset, child, sink, startedAt: this.o.now(), stopping: false, lastUpdateAt: Number.NEGATIVE_INFINITY,
         last: { state: 'starting', runId: id, preset, epochs: opts.epochs ?? null, fraction: 0, resolution: null, trainSize: null },
         pending: null, pendingTimer: null, epochs: opts.epochs ?? null, done: Promise.resolve(),
-        sinkChain: Promise.resolve(),
+        sinkChain: Promise.resolve(), heartbeat: null,
       };
       this.run = run;
+      run.heartbeat = setInterval(() => { void this.storeProgress(run); }, this.o.heartbeatMs);
+      run.heartbeat.unref();
       run.done = this.watch(run);
       log.info({ runId: id, preset, epochs: opts.epochs, platform: actor.platform, userId: actor.userId, pid: child.pid }, 'training run started');
       return `Started training run \`${id}\` (preset \`${preset}\`${opts.epochs ? `, ${opts.epochs} epochs` : ''}). Progress will appear here.`;
@@ -155,10 +169,17 @@ export class TrainingRunner {
     return this.run?.last ?? null;
   }
 
-  /** A one-paragraph status of the current (or last) run. */
-  status(): string {
+  /**
+   * A one-paragraph status of the current run: this process's, else one another process sharing the store trains
+   * (from its stored progress), else the last run.
+   */
+  async status(): Promise<string> {
     if (this.run) return formatTrainingProgress(this.run.last);
-    const last = this.o.runs.recent(1)[0];
+    const elsewhere = await this.o.runs.running().catch((err: unknown) => { throw storeError(err); });
+    if (elsewhere) {
+      return elsewhere.progress ? formatTrainingProgress(elsewhere.progress) : `Training run \`${elsewhere.id}\` is going on another host.`;
+    }
+    const last = (await this.o.runs.recent(1).catch((err: unknown) => { throw storeError(err); }))[0];
     if (!last) return 'No training run is going, and none has run yet.';
     return `No training run is going. Last run \`${last.id}\`: ${last.status}${last.bestValLoss != null ? `, best val loss ${last.bestValLoss.toFixed(1)}` : ''}${last.message ? ` (${last.message})` : ''}.`;
   }
@@ -268,13 +289,19 @@ export class TrainingRunner {
       status = 'failed';
       message = error?.message ?? `training process exited (${signal ?? `code ${code}`})${stderrTail.length ? `: ${stderrTail.at(-1)!.slice(0, 300)}` : ''}`;
     }
-    this.o.runs.finish(run.id, { status, message, checkpointDir: done?.checkpointDir ?? null, bestValLoss: done?.bestValLoss ?? null });
-    log.info({ runId: run.id, status, code, signal, registered }, 'training run ended');
     const ref = { runId: run.id, preset: run.preset, epochs: run.epochs };
     const final: TrainingProgress = done
       ? { ...ref, state: 'finished', reason: done.reason, epochsCompleted: done.epochsCompleted, bestValLoss: done.bestValLoss, registered,
         fraction: done.reason === 'completed' ? 1 : run.last.fraction }
       : { ...ref, state: 'failed', message: message ?? 'unknown error', fraction: run.last.fraction };
+    if (run.heartbeat) clearInterval(run.heartbeat);
+    try {
+      await this.o.runs.finish(run.id, { status, message, checkpointDir: done?.checkpointDir ?? null, bestValLoss: done?.bestValLoss ?? null, progress: final });
+    } catch (err) {
+      // Left 'running' in the store; the next start of this owner (or anyone, once its heartbeat is stale) fails it.
+      log.error({ err, runId: run.id, status }, 'could not record the end of a training run');
+    }
+    log.info({ runId: run.id, status, code, signal, registered }, 'training run ended');
     if (run.pendingTimer) clearTimeout(run.pendingTimer);
     run.last = final;
     this.run = null;
@@ -332,6 +359,16 @@ export class TrainingRunner {
     }
   }
 
+  /** Stores the run's latest progress (its heartbeat); a failure is logged, never fatal. */
+  private async storeProgress(run: ActiveRun): Promise<void> {
+    if (this.run !== run) return;
+    try {
+      await this.o.runs.setProgress(run.id, run.last);
+    } catch (err) {
+      log.warn({ runId: run.id, reason: (err as Error).message }, 'could not store training progress');
+    }
+  }
+
   /** Sends to the sink in order; a failing sink is logged, never fatal. */
   private enqueueSink(run: ActiveRun, fn: () => Promise<void>): Promise<void> {
     run.sinkChain = run.sinkChain.then(fn).catch((err) => log.warn({ err, runId: run.id }, 'training progress sink failed'));
@@ -346,6 +383,11 @@ async function readOptional(file: string | undefined): Promise<Buffer | null> {
   } catch {
     return null;
   }
+}
+
+/** A store error for an admin waiting on a command: a database outage becomes a UserError. */
+function storeError(err: unknown): unknown {
+  return isDatabaseUnavailable(err) ? new UserError(DATABASE_UNAVAILABLE_MESSAGE, { cause: err }) : err;
 }
 
 function clamp01(x: number): number {

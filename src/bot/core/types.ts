@@ -89,11 +89,15 @@ export interface BotCore {
   singleImage(generationId: string, index: number): Promise<{ png: Buffer; text: string }>;
   /**
    * messageRef: platform message id (Slack: channel:ts). `imageIndex` when the message shows one image of the
-   * generation (reactions on it then count for that image).
+   * generation (reactions on it then count for that image). Never rejects: a failure is logged (the reply is out
+   * already; only reactions on that message would not count).
    */
-  attachMessage(generationId: string, messageRef: string, imageIndex?: number): void;
-  /** false: not a generation message. */
-  recordReaction(r: ReactionEvent): boolean;
+  attachMessage(generationId: string, messageRef: string, imageIndex?: number): Promise<void>;
+  /**
+   * false: not a generation message. Rejects with a UserError (DATABASE_UNAVAILABLE_MESSAGE) while the database
+   * cannot be reached; adapters log it and go on.
+   */
+  recordReaction(r: ReactionEvent): Promise<boolean>;
   trainStart(actor: Actor, opts: { preset: string; epochs?: number; dataset?: string }, sink: TrainingProgressSink): Promise<string>;
   trainStatus(actor: Actor): Promise<string>;
   trainStop(actor: Actor): Promise<string>;

@@ -43,14 +43,14 @@ export async function handleGenerationButton(interaction: ButtonInteraction, ctx
         content: text, files: [new AttachmentBuilder(png, { name: `cvae-${button.generationId}-${button.index + 1}.png` })],
         allowedMentions: { parse: [] },
       });
-      core.attachMessage(button.generationId, message.id, button.index);
+      await core.attachMessage(button.generationId, message.id, button.index);
     } else {
       const actor = actorOf(interaction);
       const reply = button.action === 'reroll'
         ? await core.reroll(actor, button.generationId, queuePositionHooks(interaction))
         : await core.variations(actor, button.generationId, queuePositionHooks(interaction));
       const message = await interaction.editReply(generationMessage(reply));
-      core.attachMessage(reply.generationId, message.id);
+      await core.attachMessage(reply.generationId, message.id);
     }
   } catch (err) {
     await replyWithError(interaction, err, { publicDeferred: true });

@@ -37,11 +37,14 @@ export function reactionName(reaction: MessageReaction | PartialMessageReaction)
   return e.id ? `${e.name ?? 'emoji'}:${e.id}` : (e.name ?? '?');
 }
 
-/** Records a reaction added or removed on any message (works for uncached messages through partials). */
-export function onReaction(client: Client, ctx: DiscordContext, reaction: MessageReaction | PartialMessageReaction, user: User | PartialUser, added: boolean): void {
+/**
+ * Records a reaction added or removed on any message (works for uncached messages through partials). Never
+ * rejects: a failure (the database is down) is logged.
+ */
+export async function onReaction(client: Client, ctx: DiscordContext, reaction: MessageReaction | PartialMessageReaction, user: User | PartialUser, added: boolean): Promise<void> {
   if (user.id === client.user?.id) return;
   try {
-    ctx.core.recordReaction({ platform: 'discord', messageRef: reaction.message.id, userId: user.id, reaction: reactionName(reaction), added });
+    await ctx.core.recordReaction({ platform: 'discord', messageRef: reaction.message.id, userId: user.id, reaction: reactionName(reaction), added });
   } catch (err) {
     log.error({ err: safeError(err) }, 'could not record a reaction');
   }
@@ -50,8 +53,8 @@ export function onReaction(client: Client, ctx: DiscordContext, reaction: Messag
 /** Attaches the listeners to a client. */
 export function attachListeners(client: Client, ctx: DiscordContext): void {
   client.on(Events.InteractionCreate, (interaction) => { void onInteraction(interaction, ctx); });
-  client.on(Events.MessageReactionAdd, (reaction, user) => onReaction(client, ctx, reaction, user, true));
-  client.on(Events.MessageReactionRemove, (reaction, user) => onReaction(client, ctx, reaction, user, false));
+  client.on(Events.MessageReactionAdd, (reaction, user) => { void onReaction(client, ctx, reaction, user, true); });
+  client.on(Events.MessageReactionRemove, (reaction, user) => { void onReaction(client, ctx, reaction, user, false); });
   client.on(Events.Error, (err) => log.error({ err: safeError(err) }, 'discord client error'));
   client.on(Events.ShardDisconnect, (event, shardId) => log.warn({ code: event.code, shardId }, 'gateway disconnected'));
 }

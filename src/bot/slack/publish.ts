@@ -121,7 +121,7 @@ export async function publishGeneration(
       threadTs: opts.threadTs,
     });
     const messageTs = await findShareTs(client, fileId, channel, opts);
-    if (messageTs) core.attachMessage(reply.generationId, slackMessageRef(channel, messageTs));
+    if (messageTs) await core.attachMessage(reply.generationId, slackMessageRef(channel, messageTs));
     const posted = await client.chat.postMessage({
       channel,
       text: generationActionText(reply),

@@ -187,7 +187,7 @@ export class Playground {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'Send a JSON object.');
     let m: RegExpExecArray | null;
     if (p === '/api/reactions') {
-      sendJson(res, 200, this.react(body, actor));
+      sendJson(res, 200, await this.react(body, actor));
       return true;
     }
     if (!this.accepting) throw new HttpError(503, 'The playground is shutting down; please try again in a minute.');
@@ -319,10 +319,10 @@ export class Playground {
       },
     };
     this.track(Promise.resolve().then(() => run(hooks)).then(
-      (reply) => {
+      async (reply) => {
         const grid = this.log.putImage(msg.id, 'grid', reply.grid);
         const images = reply.images.map((png, i) => ({ url: this.log.putImage(msg.id, `image-${i}`, png), index: i }));
-        this.deps.core()?.attachMessage(reply.generationId, msg.id);
+        await this.deps.core()?.attachMessage(reply.generationId, msg.id); // never rejects; linked before reactions can come
         this.log.update(msg.id, {
           state: 'done', position: undefined, text: reply.text,
           generation: { generationId: reply.generationId, prompt: reply.prompt, seeds: reply.seeds, model: reply.model },
@@ -343,9 +343,9 @@ export class Playground {
     const core = this.requireCore();
     const msg = this.log.add({ from: 'bot', kind: 'image', text: `Image ${index + 1}…`, state: 'working' });
     this.track(core.singleImage(generationId, index).then(
-      ({ png, text }) => {
+      async ({ png, text }) => {
         const url = this.log.putImage(msg.id, 'image', png);
-        core.attachMessage(generationId, msg.id, index);
+        await core.attachMessage(generationId, msg.id, index); // never rejects; linked before reactions can come
         const g = this.log.recent().find((m) => m.generation?.generationId === generationId && m.generation.imageIndex === undefined)?.generation;
         this.log.update(msg.id, {
           state: 'done', text, images: [{ url, index, caption: text }],
@@ -357,14 +357,14 @@ export class Playground {
     return msg;
   }
 
-  private react(body: Record<string, unknown>, actor: Actor): { recorded: boolean } {
+  private async react(body: Record<string, unknown>, actor: Actor): Promise<{ recorded: boolean }> {
     const messageId = typeof body.messageId === 'string' ? body.messageId : '';
     const reaction = typeof body.reaction === 'string' ? body.reaction.trim() : '';
     const added = body.added !== false;
     if (!/^[\w-]{1,64}$/.test(messageId)) throw new HttpError(400, 'messageId is missing.');
     if (!reaction || [...reaction].length > 8 || /[\s<>"'`]/.test(reaction)) throw new HttpError(400, 'reaction must be one emoji.');
     const core = this.requireCore();
-    if (!core.recordReaction({ platform: actor.platform, messageRef: messageId, userId: actor.userId, reaction, added })) {
+    if (!(await core.recordReaction({ platform: actor.platform, messageRef: messageId, userId: actor.userId, reaction, added }))) {
       throw new HttpError(404, 'That message is not a generation.');
     }
     const msg = this.log.get(messageId);

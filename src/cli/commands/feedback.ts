@@ -2,14 +2,15 @@
  * `feedback export --format jsonl|csv [--since DATE] [--out FILE]`: every reaction event (added and removed)
  * with its generation (platform, channel, user, prompt, seeds, model, CLIP model).
  * `feedback stats [--since DATE] [--json]`: per model, generations and the reactions in place (up/down ratio).
- * Both read the bot's SQLite store in DATA_DIR.
+ * Both read the bot's store: PostgreSQL at DATABASE_URL when set (scaled mode), else the SQLite file in DATA_DIR.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../../errors.js';
 import { dataDir } from '../../paths.js';
-import { openBotStore, type BotStore, type ModelStats } from '../../bot/core/store/index.js';
+import type { BotStore, ModelStats } from '../../bot/core/store/index.js';
+import { openCliStore } from './bot-store.js';
 
 /** Where a command prints its results (stdout by default; tests pass their own). */
 export interface CommandOutput {
@@ -57,9 +58,9 @@ export function parseSince(since: string | undefined): string | undefined {
 }
 
 /** The export rows: feedback events at or after `since`, oldest first. */
-export function feedbackRows(store: BotStore, since?: string): FeedbackExportRow[] {
-  const generations = new Map(store.generations.list().map((g) => [g.id, g]));
-  return store.feedback.list(since).map((f) => {
+export async function feedbackRows(store: BotStore, since?: string): Promise<FeedbackExportRow[]> {
+  const generations = new Map((await store.generations.list()).map((g) => [g.id, g]));
+  return (await store.feedback.list(since)).map((f) => {
     const g = generations.get(f.generationId)!;
     return {
       time: f.createdAt, action: f.added ? 'added' : 'removed', reaction: f.reaction, kind: f.kind, reactionUser: f.userId,
@@ -93,20 +94,23 @@ export function formatStats(stats: ModelStats[]): string {
   return [header, ...rows].map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')).join('\n') + '\n';
 }
 
-function openStore(): BotStore {
-  const file = path.join(dataDir(), 'bot.sqlite');
-  if (!fs.existsSync(file)) throw new UserError(`There is no bot database at ${file} yet (set DATA_DIR to the bot's data folder).`);
-  return openBotStore(file);
+async function openStore(env: NodeJS.ProcessEnv): Promise<BotStore> {
+  const store = await openCliStore(dataDir(), env);
+  if (!store) {
+    throw new UserError(`There is no bot database at ${path.join(dataDir(), 'bot.sqlite')} yet (set DATA_DIR to the bot's data folder, or DATABASE_URL in scaled mode).`);
+  }
+  return store;
 }
 
 /** Runs `feedback export`. Returns the number of rows written. */
-export function runFeedbackExport(opts: { format?: string; since?: string; out?: string }, out: CommandOutput = stdoutOutput): number {
+export async function runFeedbackExport(opts: { format?: string; since?: string; out?: string }, out: CommandOutput = stdoutOutput,
+  env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const format = opts.format ?? 'jsonl';
   if (format !== 'jsonl' && format !== 'csv') throw new UserError(`--format must be jsonl or csv, got "${format.slice(0, 20)}"`);
   const since = parseSince(opts.since);
-  const store = openStore();
+  const store = await openStore(env);
   try {
-    const rows = feedbackRows(store, since);
+    const rows = await feedbackRows(store, since);
     const text = formatFeedback(rows, format);
     if (opts.out) {
       fs.writeFileSync(opts.out, text);
@@ -116,19 +120,21 @@ export function runFeedbackExport(opts: { format?: string; since?: string; out?:
     }
     return rows.length;
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
 /** Runs `feedback stats`. */
-export function runFeedbackStats(opts: { since?: string; json?: boolean }, out: CommandOutput = stdoutOutput): ModelStats[] {
-  const store = openStore();
+export async function runFeedbackStats(opts: { since?: string; json?: boolean }, out: CommandOutput = stdoutOutput,
+  env: NodeJS.ProcessEnv = process.env): Promise<ModelStats[]> {
+  const since = parseSince(opts.since);
+  const store = await openStore(env);
   try {
-    const stats = store.feedback.stats(parseSince(opts.since));
+    const stats = await store.feedback.stats(since);
     out.write(opts.json ? `${JSON.stringify(stats)}\n` : formatStats(stats));
     return stats;
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -141,11 +147,11 @@ export function register(program: Command): void {
     .option('--format <format>', 'jsonl or csv', 'jsonl')
     .option('--since <date>', 'only events at or after this date (ISO)')
     .option('--out <file>', 'write to a file instead of stdout')
-    .action((opts: { format?: string; since?: string; out?: string }) => { runFeedbackExport(opts); });
+    .action(async (opts: { format?: string; since?: string; out?: string }) => { await runFeedbackExport(opts); });
   feedback
     .command('stats')
     .description('per model: generations, up/down reactions and their ratio')
     .option('--since <date>', 'only generations at or after this date (ISO)')
     .option('--json', 'print JSON')
-    .action((opts: { since?: string; json?: boolean }) => { runFeedbackStats(opts); });
+    .action(async (opts: { since?: string; json?: boolean }) => { await runFeedbackStats(opts); });
 }

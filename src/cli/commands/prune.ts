@@ -1,14 +1,13 @@
 /**
  * `prune [--keep-runs N] [--generation-days D] [--dry-run] [--json]`: applies the retention rules of
  * src/bot/retention.ts to DATA_DIR (defaults from RETENTION_KEEP_RUNS and RETENTION_GENERATION_DAYS) and
- * prints what it removed and what it kept and why.
+ * prints what it removed and what it kept and why. Generations are pruned in the bot's store: PostgreSQL at
+ * DATABASE_URL when set (scaled mode), else the SQLite file in DATA_DIR.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../../errors.js';
 import { dataDir } from '../../paths.js';
-import { openBotStore } from '../../bot/core/store/index.js';
+import { openCliStore } from './bot-store.js';
 import { pruneDataDir, retentionFromEnv, type PruneReport } from '../../bot/retention.js';
 
 function count(raw: string | undefined, name: string, fallback: number, min: number): number {
@@ -18,18 +17,18 @@ function count(raw: string | undefined, name: string, fallback: number, min: num
 }
 
 /** Runs the prune; returns its report. */
-export async function runPrune(opts: { keepRuns?: string; generationDays?: string; dryRun?: boolean }, dir = dataDir()): Promise<PruneReport> {
-  const env = retentionFromEnv();
+export async function runPrune(opts: { keepRuns?: string; generationDays?: string; dryRun?: boolean }, dir = dataDir(),
+  environment: NodeJS.ProcessEnv = process.env): Promise<PruneReport> {
+  const env = retentionFromEnv(environment);
   const settings = {
     keepRuns: count(opts.keepRuns, '--keep-runs', env.keepRuns, 0),
     generationDays: count(opts.generationDays, '--generation-days', env.generationDays, 1),
   };
-  const dbFile = path.join(dir, 'bot.sqlite');
-  const store = fs.existsSync(dbFile) ? openBotStore(dbFile) : null;
+  const store = await openCliStore(dir, environment);
   try {
     return await pruneDataDir(dir, settings, { store, dryRun: opts.dryRun });
   } finally {
-    store?.close();
+    await store?.close();
   }
 }
 

@@ -7,7 +7,7 @@ import { createBotCore, type BotCoreHandle } from '../../../src/bot/core/core.js
 import { AdminPolicy } from '../../../src/bot/core/admin.js';
 import { NotAllowedError, UserError } from '../../../src/bot/core/errors.js';
 import { TrainingRunner } from '../../../src/bot/core/training-runner.js';
-import { openBotStore, type BotStore } from '../../../src/bot/core/store/index.js';
+import { openSqliteStore, type BotStore } from '../../../src/bot/core/store/index.js';
 import { perturbEmbedding } from '../../../src/bot/core/variations.js';
 import { deferred, FakeCatalog, FakeSamplers, HashEmbedder, sharpRenderer } from './helpers.js';
 import type { Actor } from '../../../src/bot/core/types.js';
@@ -27,7 +27,7 @@ describe('bot core', () => {
 
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'core-'));
-    store = openBotStore(path.join(dir, 'bot.sqlite'));
+    store = openSqliteStore(path.join(dir, 'bot.sqlite'));
     samplers = new FakeSamplers({ m1: 'test-clip', m2: 'test-clip', old: 'other-clip' });
     catalog = new FakeCatalog(samplers);
     embedder = new HashEmbedder();
@@ -40,7 +40,7 @@ describe('bot core', () => {
   });
   afterEach(async () => {
     await core.close();
-    store.close();
+    await store.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -54,7 +54,7 @@ describe('bot core', () => {
     assert.match(r.text, /cows in snow/);
     assert.match(r.text, /seeds 7–9/);
     assert.match(r.text, /m1/);
-    const row = store.generations.get(r.generationId)!;
+    const row = (await store.generations.get(r.generationId))!;
     assert.equal(row.userId, 'alice');
     assert.deepEqual(row.seeds, [7, 8, 9]);
     assert.equal(row.clipModel, 'test-clip');
@@ -93,7 +93,7 @@ describe('bot core', () => {
     open();
     const all = await Promise.all([first, ...waiting, bobs]);
     assert.deepEqual(all.map((r) => [r.prompt, r.seeds]), [['a', [1]], ['w0', [10]], ['w1', [11]], ['w2', [12]], ['bob is fine', [5]]]);
-    assert.equal(store.generations.list().filter((g) => g.userId === 'alice').length, 4, 'the refused request was never generated');
+    assert.equal((await store.generations.list()).filter((g) => g.userId === 'alice').length, 4, 'the refused request was never generated');
     // After the first batch, alice's waiting jobs run one per batch (1 running per user); bob joins the second.
     assert.deepEqual(samplers.calls.map((c) => c.seeds), [[1], [10, 5], [11], [12]]);
     assert.deepEqual(positions[2], [3, 2, 1]);
@@ -117,8 +117,8 @@ describe('bot core', () => {
     const v = await core.variations(bob, r.generationId);
     assert.deepEqual(v.seeds, r.seeds);
     assert.ok(!v.grid.equals(r.grid));
-    assert.equal(store.generations.get(v.generationId)!.parentId, r.generationId);
-    assert.equal(store.generations.get(v.generationId)!.kind, 'variations');
+    assert.equal((await store.generations.get(v.generationId))!.parentId, r.generationId);
+    assert.equal((await store.generations.get(v.generationId))!.kind, 'variations');
     const single = await core.singleImage(r.generationId, 1);
     assert.ok(single.png.equals(r.images[1]));
     assert.match(single.text, /seed 101/);
@@ -164,7 +164,7 @@ describe('bot core', () => {
     openRender();
     const reply = await pending;
     await closing;
-    assert.equal(store.generations.get(reply.generationId)?.prompt, 'late cow', 'recorded before close() returned');
+    assert.equal((await store.generations.get(reply.generationId))?.prompt, 'late cow', 'recorded before close() returned');
   });
 
   it('perturbEmbedding stays unit length, near the original, and is deterministic', () => {
@@ -181,22 +181,22 @@ describe('bot core', () => {
 
   it('records reactions on generation messages; the same reaction twice counts once', async () => {
     const r = await core.imagine(alice, { prompt: 'sheep', seed: 1 });
-    core.attachMessage(r.generationId, 'msg-1');
-    assert.equal(core.recordReaction({ platform: 'discord', messageRef: 'other', userId: 'bob', reaction: '👍', added: true }), false);
-    assert.equal(core.recordReaction({ platform: 'discord', messageRef: 'msg-1', userId: 'bob', reaction: '👍', added: true }), true);
-    assert.equal(core.recordReaction({ platform: 'discord', messageRef: 'msg-1', userId: 'bob', reaction: '👍', added: true }), true);
-    core.recordReaction({ platform: 'discord', messageRef: 'msg-1', userId: 'carol', reaction: '👎', added: true });
-    core.recordReaction({ platform: 'discord', messageRef: 'msg-1', userId: 'carol', reaction: '👎', added: false });
-    core.recordReaction({ platform: 'discord', messageRef: 'msg-1', userId: 'dave', reaction: '⭐', added: true });
-    const events = store.feedback.list();
+    await core.attachMessage(r.generationId, 'msg-1');
+    assert.equal(await core.recordReaction({ platform: 'discord', messageRef: 'other', userId: 'bob', reaction: '👍', added: true }), false);
+    assert.equal(await core.recordReaction({ platform: 'discord', messageRef: 'msg-1', userId: 'bob', reaction: '👍', added: true }), true);
+    assert.equal(await core.recordReaction({ platform: 'discord', messageRef: 'msg-1', userId: 'bob', reaction: '👍', added: true }), true);
+    await core.recordReaction({ platform: 'discord', messageRef: 'msg-1', userId: 'carol', reaction: '👎', added: true });
+    await core.recordReaction({ platform: 'discord', messageRef: 'msg-1', userId: 'carol', reaction: '👎', added: false });
+    await core.recordReaction({ platform: 'discord', messageRef: 'msg-1', userId: 'dave', reaction: '⭐', added: true });
+    const events = await store.feedback.list();
     assert.deepEqual(events.map((e) => [e.userId, e.kind, e.added]), [
       ['bob', 'up', true], ['carol', 'down', true], ['carol', 'down', false], ['dave', 'favourite', true]]);
-    assert.deepEqual(store.feedback.stats(), [{ model: 'm1', generations: 1, up: 1, down: 0, favourite: 1, upRatio: 1 }]);
+    assert.deepEqual(await store.feedback.stats(), [{ model: 'm1', generations: 1, up: 1, down: 0, favourite: 1, upRatio: 1 }]);
     // A message showing one image: its reactions count for that image.
-    core.attachMessage(r.generationId, 'msg-single', 0);
-    core.recordReaction({ platform: 'discord', messageRef: 'msg-single', userId: 'erin', reaction: '👎', added: true });
-    assert.equal(store.feedback.list().at(-1)!.imageIndex, 0);
-    assert.equal(store.generations.get(r.generationId)!.messageRef, 'msg-1', 'the grid message stays the generation\'s message');
+    await core.attachMessage(r.generationId, 'msg-single', 0);
+    await core.recordReaction({ platform: 'discord', messageRef: 'msg-single', userId: 'erin', reaction: '👎', added: true });
+    assert.equal((await store.feedback.list()).at(-1)!.imageIndex, 0);
+    assert.equal((await store.generations.get(r.generationId))!.messageRef, 'msg-1', 'the grid message stays the generation\'s message');
   });
 
   it('admin commands: refused for others, model list/use, CLIP mismatch refused', async () => {

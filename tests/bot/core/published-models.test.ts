@@ -12,7 +12,7 @@ import { createBotCore, type BotCoreHandle } from '../../../src/bot/core/core.js
 import { AdminPolicy } from '../../../src/bot/core/admin.js';
 import { CheckpointSamplerProvider, type CheckpointSampler } from '../../../src/bot/core/sampler-provider.js';
 import { TrainingRunner } from '../../../src/bot/core/training-runner.js';
-import { openBotStore, type BotStore } from '../../../src/bot/core/store/index.js';
+import { openSqliteStore, type BotStore } from '../../../src/bot/core/store/index.js';
 import type { CatalogEntry, Embedder, ImageRenderer, ModelCatalog, ServedModelMeta } from '../../../src/bot/core/deps.js';
 import type { Actor } from '../../../src/bot/core/types.js';
 import { isUserError } from '../../../src/errors.js';
@@ -51,7 +51,7 @@ describe('published models and off-queue loading', () => {
 
   beforeEach(() => {
     dir = tempDataDir('published-');
-    store = openBotStore(path.join(dir, 'bot.sqlite'));
+    store = openSqliteStore(path.join(dir, 'bot.sqlite'));
     catalog = new Catalog();
     loading = 0;
     maxLoading = 0;
@@ -83,7 +83,7 @@ describe('published models and off-queue loading', () => {
     for (const open of slowLoads.values()) open();
     slowLoads.clear();
     await core.close();
-    store.close();
+    await store.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { openBotStore, MIGRATIONS } from '../../../src/bot/core/store/index.js';
+import { openSqliteStore, MIGRATIONS } from '../../../src/bot/core/store/index.js';
 import { feedbackKind } from '../../../src/bot/core/store/feedback-store.js';
 
 describe('store', () => {
@@ -13,53 +13,53 @@ describe('store', () => {
       ['up', 'up', 'up', 'up', 'up', 'down', 'down', 'favourite', 'favourite', 'other', 'other']);
   });
 
-  it('migrates to the latest version and keeps WAL', () => {
+  it('migrates to the latest version and keeps WAL', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'store-'));
-    const s = openBotStore(path.join(dir, 'x.sqlite'));
+    const s = openSqliteStore(path.join(dir, 'x.sqlite'));
     assert.equal(s.db.pragma('user_version', { simple: true }), MIGRATIONS.length);
     assert.equal(s.db.pragma('journal_mode', { simple: true }), 'wal');
-    s.close();
-    const again = openBotStore(path.join(dir, 'x.sqlite'));
+    await s.close();
+    const again = openSqliteStore(path.join(dir, 'x.sqlite'));
     assert.equal(again.db.pragma('user_version', { simple: true }), MIGRATIONS.length);
-    again.close();
+    await again.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('has no models table: registered models live in the checkpoint registry only (the store keeps publications)', () => {
-    const s = openBotStore(':memory:');
+  it('has no models table: registered models live in the checkpoint registry only (the store keeps publications)', async () => {
+    const s = openSqliteStore(':memory:');
     const tables = (s.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((t) => t.name).sort();
     assert.deepEqual(tables.filter((t) => !t.startsWith('sqlite_')), ['feedback', 'generation_messages', 'generations', 'published_models', 'runs']);
-    s.close();
+    await s.close();
     assert.equal(s.isOpen(), false);
   });
 
-  it('gives /metrics what it reads: generations and feedback after a cursor, runs by status', () => {
-    const s = openBotStore(':memory:');
-    assert.equal(s.generations.lastPosition(), 0);
-    assert.equal(s.feedback.lastId(), 0);
+  it('gives /metrics what it reads: generations and feedback after a cursor, runs by status', async () => {
+    const s = openSqliteStore(':memory:');
+    assert.equal(await s.generations.lastPosition(), 0);
+    assert.equal(await s.feedback.lastId(), 0);
     const gen = (id: string, platform: 'discord' | 'slack', latencyMs: number) => s.generations.insert({
       id, platform, workspaceId: 'w', channelId: 'c', userId: 'u', kind: 'imagine', parentId: null, prompt: 'p', seeds: [1],
       variationSeed: null, model: 'm1', clipModel: 'clip', latencyMs, messageRef: null, createdAt: new Date().toISOString(),
     });
-    gen('g1', 'discord', 100);
-    const cursor = s.generations.lastPosition();
-    gen('g2', 'slack', 250);
-    gen('g3', 'discord', 40);
-    assert.deepEqual(s.generations.after(cursor).map((g) => [g.platform, g.kind, g.model, g.latencyMs]),
+    await gen('g1', 'discord', 100);
+    const cursor = await s.generations.lastPosition();
+    await gen('g2', 'slack', 250);
+    await gen('g3', 'discord', 40);
+    assert.deepEqual((await s.generations.after(cursor)).map((g) => [g.platform, g.kind, g.model, g.latencyMs]),
       [['slack', 'imagine', 'm1', 250], ['discord', 'imagine', 'm1', 40]]);
-    assert.deepEqual(s.generations.after(cursor, 1).length, 1, 'the limit holds');
-    assert.equal(s.generations.after(s.generations.lastPosition()).length, 0);
-    s.feedback.record({ generationId: 'g1', platform: 'discord', userId: 'u', reaction: '👍', added: true });
-    const fbCursor = s.feedback.lastId();
-    s.feedback.record({ generationId: 'g1', platform: 'discord', userId: 'u', reaction: '👍', added: false });
-    s.feedback.record({ generationId: 'g2', platform: 'slack', userId: 'u', reaction: 'star', added: true });
-    assert.deepEqual(s.feedback.after(fbCursor).map((f) => [f.kind, f.added]), [['up', false], ['favourite', true]]);
+    assert.deepEqual((await s.generations.after(cursor, 1)).length, 1, 'the limit holds');
+    assert.equal((await s.generations.after(await s.generations.lastPosition())).length, 0);
+    await s.feedback.record({ generationId: 'g1', platform: 'discord', userId: 'u', reaction: '👍', added: true });
+    const fbCursor = await s.feedback.lastId();
+    await s.feedback.record({ generationId: 'g1', platform: 'discord', userId: 'u', reaction: '👍', added: false });
+    await s.feedback.record({ generationId: 'g2', platform: 'slack', userId: 'u', reaction: 'star', added: true });
+    assert.deepEqual((await s.feedback.after(fbCursor)).map((f) => [f.kind, f.added]), [['up', false], ['favourite', true]]);
     const run = (id: string) => s.runs.start({ id, preset: 'tiny', epochs: 1, dataset: null, platform: 'web', channelId: 'c', userId: 'u', startedAt: new Date().toISOString() });
-    run('r1'); run('r2'); run('r3');
-    s.runs.finish('r1', { status: 'completed' });
-    s.runs.finish('r2', { status: 'failed' });
-    assert.deepEqual(s.runs.countByStatus(), { running: 1, completed: 1, 'early-stop': 0, stopped: 0, failed: 1 });
-    s.close();
+    await run('r1'); await run('r2'); await run('r3');
+    await s.runs.finish('r1', { status: 'completed' });
+    await s.runs.finish('r2', { status: 'failed' });
+    assert.deepEqual(await s.runs.countByStatus(), { running: 1, completed: 1, 'early-stop': 0, stopped: 0, failed: 1 });
+    await s.close();
   });
 
   describe('migrating a database of either parallel v3 (structure dropped models, hardening added published_at)', () => {
@@ -76,24 +76,24 @@ describe('store', () => {
       return file;
     }
 
-    function tablesOf(s: ReturnType<typeof openBotStore>): string[] {
+    function tablesOf(s: ReturnType<typeof openSqliteStore>): string[] {
       return (s.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[])
         .map((t) => t.name).filter((t) => !t.startsWith('sqlite_')).sort();
     }
 
-    it('from v2 (the common base) and from the structure v3 (models dropped)', () => {
+    it('from v2 (the common base) and from the structure v3 (models dropped)', async () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'store-v3s-'));
-      const s = openBotStore(atV2(dir));
+      const s = openSqliteStore(atV2(dir));
       assert.equal(s.db.pragma('user_version', { simple: true }), MIGRATIONS.length);
       assert.deepEqual(tablesOf(s), ['feedback', 'generation_messages', 'generations', 'published_models', 'runs']);
-      assert.deepEqual([...s.runs.publishedNames()], [], 'v3 dropped the activation history: nothing is published');
-      s.runs.setPublished('m', true);
-      assert.equal(s.runs.isPublished('m'), true);
-      s.close();
+      assert.deepEqual([...await s.runs.publishedNames()], [], 'v3 dropped the activation history: nothing is published');
+      await s.runs.setPublished('m', true);
+      assert.equal(await s.runs.isPublished('m'), true);
+      await s.close();
       fs.rmSync(dir, { recursive: true, force: true });
     });
 
-    it('from the hardening v3 (models.published_at): publications are kept', () => {
+    it('from the hardening v3 (models.published_at): publications are kept', async () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'store-v3h-'));
       const file = atV2(dir);
       const db = new Database(file);
@@ -103,26 +103,44 @@ describe('store', () => {
       db.prepare("INSERT INTO models (name, dir, registered_at, published_at) VALUES ('shared', '/c/s', 't', '2026-02-01T00:00:00Z')").run();
       db.pragma('user_version = 3');
       db.close();
-      const s = openBotStore(file);
+      const s = openSqliteStore(file);
       assert.equal(s.db.pragma('user_version', { simple: true }), MIGRATIONS.length);
       assert.deepEqual(tablesOf(s), ['feedback', 'generation_messages', 'generations', 'published_models', 'runs']);
-      assert.deepEqual([...s.runs.publishedNames()].sort(), ['served-once', 'shared']);
-      assert.equal(s.runs.isPublished('never-served'), false);
-      s.close();
+      assert.deepEqual([...await s.runs.publishedNames()].sort(), ['served-once', 'shared']);
+      assert.equal(await s.runs.isPublished('never-served'), false);
+      await s.close();
       fs.rmSync(dir, { recursive: true, force: true });
     });
   });
 
-  it('publishes, unpublishes, and serving a model publishes it without moving an earlier date', () => {
-    const s = openBotStore(':memory:');
-    s.runs.setPublished('a', true);
+  it('from v4: a run an older version left running has no owner or heartbeat, so it is not going and a start fails it', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'store-v4-'));
+    const file = path.join(dir, 'bot.sqlite');
+    const db = new Database(file);
+    for (const m of MIGRATIONS.slice(0, 4)) db.exec(m);
+    db.prepare(`INSERT INTO runs (id, preset, platform, channel_id, user_id, status, started_at) VALUES ('old', 'tiny', 'web', 'c', 'u', 'running', '2026-01-01T00:00:00Z')`).run();
+    db.pragma('user_version = 4');
+    db.close();
+    const s = openSqliteStore(file, { owner: 'this-host' });
+    assert.equal(s.db.pragma('user_version', { simple: true }), MIGRATIONS.length);
+    assert.deepEqual((await s.runs.get('old'))!.owner, null);
+    assert.equal(await s.runs.running(), null);
+    assert.equal(await s.runs.failOrphans(), 1);
+    assert.equal((await s.runs.get('old'))!.status, 'failed');
+    await s.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('publishes, unpublishes, and serving a model publishes it without moving an earlier date', async () => {
+    const s = openSqliteStore(':memory:');
+    await s.runs.setPublished('a', true);
     const first = (s.db.prepare("SELECT published_at FROM published_models WHERE name = 'a'").get() as { published_at: string }).published_at;
-    s.runs.markServed('a');
+    await s.runs.markServed('a');
     assert.equal((s.db.prepare("SELECT published_at FROM published_models WHERE name = 'a'").get() as { published_at: string }).published_at, first);
-    s.runs.setPublished('a', false);
-    assert.equal(s.runs.isPublished('a'), false);
-    s.runs.markServed('a');
-    assert.equal(s.runs.isPublished('a'), true);
-    s.close();
+    await s.runs.setPublished('a', false);
+    assert.equal(await s.runs.isPublished('a'), false);
+    await s.runs.markServed('a');
+    assert.equal(await s.runs.isPublished('a'), true);
+    await s.close();
   });
 });

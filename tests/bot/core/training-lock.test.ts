@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { TrainingRunner } from '../../../src/bot/core/training-runner.js';
-import { openBotStore, type BotStore } from '../../../src/bot/core/store/index.js';
+import { openSqliteStore, type BotStore } from '../../../src/bot/core/store/index.js';
 import type { ModelCatalog } from '../../../src/bot/core/deps.js';
 import type { Actor, TrainingProgressSink } from '../../../src/bot/core/types.js';
 import { isUserError } from '../../../src/errors.js';
@@ -62,7 +62,7 @@ describe('training lock', () => {
 
   beforeEach(() => {
     dir = tempDataDir('train-lock-');
-    store = openBotStore(path.join(dir, 'bot.sqlite'));
+    store = openSqliteStore(path.join(dir, 'bot.sqlite'));
     marks = path.join(dir, 'trainers.txt');
     lockFile = path.join(dir, 'training.lock');
   });
@@ -72,7 +72,7 @@ describe('training lock', () => {
       await r.idle();
     }
     for (const h of holders.splice(0)) h.kill('SIGKILL');
-    store.close();
+    await store.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -84,7 +84,7 @@ describe('training lock', () => {
     assert.ok(isUserError(refused.reason), String(refused.reason));
     assert.match(refused.reason.message, /already starting or going/);
     assert.equal(await trainersStarted(1), 1);
-    assert.equal(store.runs.recent(10).length, 1);
+    assert.equal((await store.runs.recent(10)).length, 1);
     assert.match(await r.stop(), /Stopping training run/);
     await r.idle();
     assert.equal(fs.existsSync(lockFile), false, 'the lock is released when the run ends');

@@ -7,7 +7,7 @@ import { TrainingRunner } from '../../../src/bot/core/training-runner.js';
 import {
   formatDuration, formatTrainingProgress, progressBar, trainingImageCaption, trainingImageName, type TrainingImage, type TrainingProgress,
 } from '../../../src/bot/core/training-progress.js';
-import { openBotStore } from '../../../src/bot/core/store/index.js';
+import { openSqliteStore } from '../../../src/bot/core/store/index.js';
 import { FakeCatalog, FakeSamplers } from './helpers.js';
 import type { Actor } from '../../../src/bot/core/types.js';
 
@@ -26,7 +26,7 @@ ${body}`);
 
 function setup(body: string, extra: Partial<ConstructorParameters<typeof TrainingRunner>[0]> = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runner-'));
-  const store = openBotStore(path.join(dir, 'bot.sqlite'));
+  const store = openSqliteStore(path.join(dir, 'bot.sqlite'));
   const catalog = new FakeCatalog(new FakeSamplers());
   const runner = new TrainingRunner({
     runs: store.runs, catalog, runsDir: path.join(dir, 'runs'), lockFile: path.join(dir, 'training.lock'),
@@ -71,13 +71,56 @@ emit({ type: 'done', reason: 'completed', bestValLoss: 812.25, bestEpoch: 1, epo
     assert.deepEqual(t.images.map((i) => [i.name, i.size]), [['samples-epoch-1.png', 7], ['loss-epoch-1.png', 5]]);
     assert.match(t.images[0].caption, /Epoch 1\/2: val loss 900\.0 \(best so far\): samples/);
     assert.deepEqual(t.images.map((i) => [i.image.kind, i.image.epoch, i.image.valLoss, i.image.best]), [['samples', 1, 900, true], ['loss-curve', 1, 900, true]]);
-    const run = t.store.runs.recent(1)[0];
+    const run = (await t.store.runs.recent(1))[0];
     assert.equal(run.status, 'completed');
     assert.equal(run.bestValLoss, 812.25);
     assert.equal(t.catalog.registered[0].name, run.id);
     assert.match(t.catalog.registered[0].dir, /\/best$/);
     assert.equal(fs.existsSync(path.join(t.dir, 'training.lock')), false, 'lock released');
-    assert.match(t.runner.status(), /Last run `tiny-.*`: completed, best val loss 812\.3/);
+    assert.match(await t.runner.status(), /Last run `tiny-.*`: completed, best val loss 812\.3/);
+  });
+
+  it('stores the run\'s progress while it trains (its heartbeat) and the final progress with the end', async () => {
+    const t = setup(`
+emit({ type: 'start', preset: 'tiny', resolution: 16, conditioning: 'image', epochs: 1, trainSize: 8, totalSteps: 2 });
+emit({ type: 'step', epoch: 1, step: 1, totalSteps: 2, losses, imagesPerSec: 10, etaSec: 5 });
+// Holds until the test saw the stored progress (it deletes this file), then ends.
+const fs = await import('node:fs');
+const hold = out + '.hold';
+fs.mkdirSync(out, { recursive: true }); fs.writeFileSync(hold, '');
+await new Promise((resolve) => { const t = setInterval(() => { if (!fs.existsSync(hold)) { clearInterval(t); resolve(); } }, 10); });
+emit({ type: 'done', reason: 'completed', bestValLoss: 5, bestEpoch: 1, epochsCompleted: 1, step: 2, checkpointDir: out + '/best', lastCheckpointDir: out + '/last' });
+`, { heartbeatMs: 20, minUpdateIntervalMs: 0 });
+    await t.runner.start(admin, { preset: 'tiny', epochs: 1 }, t.sink);
+    const runId = t.runner.currentRunId!;
+    const deadline = Date.now() + 10_000;
+    let stored = (await t.store.runs.get(runId))!.progress;
+    while (stored?.state !== 'training') {
+      assert.ok(Date.now() < deadline, `progress never stored: ${JSON.stringify(stored)}`);
+      await new Promise((r) => setTimeout(r, 20));
+      stored = (await t.store.runs.get(runId))!.progress;
+    }
+    assert.deepEqual(stored.state === 'training' && [stored.step, stored.totalSteps, stored.imagesPerSec], [1, 2, 10]);
+    assert.equal((await t.store.runs.running())?.id, runId, 'the heartbeat keeps it going for everyone sharing the store');
+    fs.rmSync(path.join(t.dir, 'runs', `${runId}.hold`));
+    await t.runner.idle();
+    const run = (await t.store.runs.get(runId))!;
+    assert.equal(run.status, 'completed');
+    assert.equal(run.progress?.state, 'finished');
+  });
+
+  it('refuses to start while another process sharing the store trains a run', async () => {
+    const t = setup(`emit({ type: 'done', reason: 'completed', bestValLoss: 1, bestEpoch: 1, epochsCompleted: 1, step: 1, checkpointDir: out + '/best', lastCheckpointDir: out + '/last' });`);
+    const other = openSqliteStore(path.join(t.dir, 'bot.sqlite'), { owner: 'other-host:train' });
+    await other.runs.start({ id: 'elsewhere', preset: 'tiny', epochs: 1, dataset: null, platform: 'slack', channelId: 'c', userId: 'u', startedAt: new Date().toISOString() });
+    await assert.rejects(t.runner.start(admin, { preset: 'tiny' }, t.sink), /A training run \(`elsewhere`\) is already going/);
+    assert.equal(t.runner.busy, false);
+    assert.equal(fs.existsSync(path.join(t.dir, 'training.lock')), false, 'the host lock is given back');
+    assert.match(await t.runner.status(), /Training run `elsewhere` is going on another host/);
+    await other.runs.finish('elsewhere', { status: 'completed' });
+    await t.runner.start(admin, { preset: 'tiny' }, t.sink);
+    await t.runner.idle();
+    await other.close();
   });
 
   it('options passed as undefined keep their defaults (as createBotRuntime passes them)', async () => {
@@ -85,7 +128,7 @@ emit({ type: 'done', reason: 'completed', bestValLoss: 812.25, bestEpoch: 1, epo
       { extraArgs: undefined, minUpdateIntervalMs: undefined, killAfterMs: undefined });
     await t.runner.start(admin, { preset: 'tiny', dataset: 'synthetic' }, t.sink);
     await t.runner.idle();
-    assert.equal(t.store.runs.recent(1)[0].status, 'completed');
+    assert.equal((await t.store.runs.recent(1))[0].status, 'completed');
   });
 
   it('survives a crashing run and records it as failed with the reason', async () => {
@@ -93,7 +136,7 @@ emit({ type: 'done', reason: 'completed', bestValLoss: 812.25, bestEpoch: 1, epo
     await t.runner.start(admin, { preset: 'tiny' }, t.sink);
     await t.runner.idle();
     assert.match(t.updates.at(-1)!, /failed: training process exited \(code 3\): boom: out of memory/);
-    assert.equal(t.store.runs.recent(1)[0].status, 'failed');
+    assert.equal((await t.store.runs.recent(1))[0].status, 'failed');
     assert.equal(t.catalog.registered.length, 0);
   });
 
@@ -105,11 +148,11 @@ setInterval(() => {}, 1000);`, { minUpdateIntervalMs: 0 });
     await assert.rejects(t.runner.start(admin, { preset: 'tiny' }, t.sink), /already going/);
     await assert.rejects(t.runner.start(admin, { preset: '../x' }, t.sink), /Preset names use/);
     await assert.rejects(t.runner.start(admin, { preset: 'tiny', dataset: '../../etc' }, t.sink), /Dataset names use/);
-    while (!/starting 9 epoch/.test(t.runner.status())) await new Promise((r) => setTimeout(r, 10));
+    while (!/starting 9 epoch/.test(await t.runner.status())) await new Promise((r) => setTimeout(r, 10));
     assert.match(await t.runner.stop(), /Stopping training run/);
     await t.runner.idle();
     assert.match(t.updates.at(-1)!, /was stopped after 0 epoch/);
-    assert.equal(t.store.runs.recent(1)[0].status, 'stopped');
+    assert.equal((await t.store.runs.recent(1))[0].status, 'stopped');
     // Another live process holding the lock (pid 1 is always alive).
     fs.writeFileSync(path.join(t.dir, 'training.lock'), '1');
     await assert.rejects(t.runner.start(admin, { preset: 'tiny' }, t.sink), /Another training run is going on this host/);

@@ -73,8 +73,8 @@ describe('discord adapter end to end', () => {
     assert.deepEqual(decoded.map((d: any) => d.action), ['reroll', 'vary', 'image', 'image']);
     firstGeneration = decoded[0].generationId;
     firstMessage = messageIdOf(token);
-    await until(() => env.store.generations.get(firstGeneration)?.messageRef === firstMessage);
-    const row = env.store.generations.get(firstGeneration)!;
+    await until(async () => (await env.store.generations.get(firstGeneration))?.messageRef === firstMessage);
+    const row = (await env.store.generations.get(firstGeneration))!;
     assert.deepEqual(row.seeds, [7, 8]);
     assert.equal(row.userId, alice.id);
     assert.equal(row.workspaceId, fake.guildId);
@@ -94,20 +94,20 @@ describe('discord adapter end to end', () => {
     assert.deepEqual(s.files[0].data.subarray(0, 8), PNG_MAGIC);
     // Reactions on the single-image message count for image 2.
     fake.reaction(carol, messageIdOf(single.token), { name: '⭐' }, true);
-    await until(() => env.store.feedback.list().some((f) => f.userId === carol.id && f.imageIndex === 1));
+    await until(async () => (await env.store.feedback.list()).some((f) => f.userId === carol.id && f.imageIndex === 1));
   });
 
   it('records reactions added and removed (uncached message via partials); the same reaction twice counts once', async () => {
-    const before = env.store.feedback.list().length;
+    const before = (await env.store.feedback.list()).length;
     fake.reaction(bob, firstMessage, { name: '👍' }, true);
     fake.reaction(bob, firstMessage, { name: '👍' }, true);
     fake.reaction(alice, firstMessage, { name: '👎' }, true);
     fake.reaction(alice, firstMessage, { name: '👎' }, false);
     fake.reaction(carol, firstMessage, { name: 'cow', id: '200000000000000001' }, true);
     fake.reaction(carol, fake.snowflake(), { name: '👍' }, true); // not a generation message: ignored
-    await until(() => env.store.feedback.list().length >= before + 4);
+    await until(async () => (await env.store.feedback.list()).length >= before + 4);
     await new Promise((r) => setTimeout(r, 100));
-    const events = env.store.feedback.list().slice(before);
+    const events = (await env.store.feedback.list()).slice(before);
     assert.deepEqual(events.map((e) => [e.userId, e.reaction, e.kind, e.added, e.generationId]), [
       [bob.id, '👍', 'up', true, firstGeneration],
       [alice.id, '👎', 'down', true, firstGeneration],
@@ -175,7 +175,7 @@ describe('discord adapter end to end', () => {
     const final = await fake.waitForRequest((r) => (r.method === 'PATCH' || r.method === 'POST') && r.path.startsWith(`/channels/${fake.channelId}/messages`)
       && /was stopped|finished/.test(r.body?.content ?? ''), { from, timeoutMs: 120_000 });
     const runId = /`(tiny-[^`]+)`/.exec(final.body.content)![1];
-    const run = env.store.runs.get(runId)!;
+    const run = (await env.store.runs.get(runId))!;
     assert.equal(run.status, 'stopped');
     assert.match(final.body.content, /was stopped after \d+ epoch/);
     assert.ok(run.checkpointDir && fs.existsSync(run.checkpointDir));
@@ -184,22 +184,22 @@ describe('discord adapter end to end', () => {
     assert.match((await fake.waitForRequest(isOriginal(status.token))).body.content, new RegExp(`Last run \`${runId}\`: stopped`));
   });
 
-  it('the store holds what happened: the 👍 once, the 👎 added then removed, per-model stats', () => {
-    const rows = env.store.feedback.list();
+  it('the store holds what happened: the 👍 once, the 👎 added then removed, per-model stats', async () => {
+    const rows = await env.store.feedback.list();
     const up = rows.filter((r) => r.reaction === '👍' && r.userId === bob.id);
     assert.deepEqual(up.map((r) => r.added), [true], 'duplicate add counted once');
-    assert.equal(env.store.generations.get(up[0].generationId)?.prompt, 'sheep on a green hill');
+    assert.equal((await env.store.generations.get(up[0].generationId))?.prompt, 'sheep on a green hill');
     assert.deepEqual(rows.filter((r) => r.reaction === '👎').map((r) => r.added), [true, false]);
-    const mine = env.store.feedback.stats().find((st) => st.model === env.modelName)!;
+    const mine = (await env.store.feedback.stats()).find((st) => st.model === env.modelName)!;
     assert.ok(mine.generations >= 5);
     assert.deepEqual([mine.up, mine.down, mine.upRatio], [1, 0, 1]);
   });
 
 });
 
-async function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const t0 = Date.now();
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() - t0 > timeoutMs) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 20));
   }

@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { AdminPolicy } from '../../../src/bot/core/admin.js';
 import { createBotCore, type BotCoreHandle } from '../../../src/bot/core/core.js';
-import { openBotStore, type BotStore } from '../../../src/bot/core/store/index.js';
+import { openSqliteStore, type BotStore } from '../../../src/bot/core/store/index.js';
 import { TrainingRunner } from '../../../src/bot/core/training-runner.js';
 import { startSlack, type SlackHandle } from '../../../src/bot/slack/index.js';
 import { runFeedbackExport } from '../../../src/cli/commands/feedback.js';
@@ -70,7 +70,7 @@ describe('slack adapter end to end', () => {
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slack-e2e-'));
     fake = await startFakeSlack({ sharesVisibleAfter: 2, notInChannels: ['C0NOTIN'] });
-    store = openBotStore(path.join(dir, 'bot.sqlite'));
+    store = openSqliteStore(path.join(dir, 'bot.sqlite'));
     await initBackend();
     clip = await ClipEmbedder.load({ model: TINY_CLIP_DIR, quantized: false });
     // A tiny-preset checkpoint (untrained weights: the code path is what is tested), registered and active as m1.
@@ -178,7 +178,7 @@ describe('slack adapter end to end', () => {
     const actions = buttons.blocks!.find((b) => (b as { type: string }).type === 'actions') as { block_id: string; elements: { action_id: string; value: string }[] };
     assert.deepEqual(actions.elements.map((e) => e.action_id), ['imagine_reroll', 'imagine_variations', 'imagine_image_0', 'imagine_image_1']);
     const generationId = actions.elements[0].value;
-    const row = store.generations.get(generationId)!;
+    const row = (await store.generations.get(generationId))!;
     assert.equal(row.platform, 'slack');
     assert.equal(row.userId, 'U123');
     assert.equal(row.workspaceId, fake.teamId);
@@ -194,15 +194,15 @@ describe('slack adapter end to end', () => {
     const send = (type: 'reaction_added' | 'reaction_removed', reaction: string, userId = 'U777', ts = share.ts) =>
       sendReactionEvent(url, SECRET, { type, userId, reaction, channelId: CHANNEL, ts });
     assert.equal((await send('reaction_added', '+1')).status, 200);
-    await fake.waitFor(() => store.feedback.list().length === 1, 5000, 'the first reaction');
+    await fake.waitFor(async () => (await store.feedback.list()).length === 1, 5000, 'the first reaction');
     assert.equal((await send('reaction_added', '+1')).status, 200);
     assert.equal((await send('reaction_added', 'star', 'U778')).status, 200);
-    await fake.waitFor(() => store.feedback.list().length === 2, 5000, 'the star');
+    await fake.waitFor(async () => (await store.feedback.list()).length === 2, 5000, 'the star');
     assert.equal((await send('reaction_removed', '+1')).status, 200);
-    await fake.waitFor(() => store.feedback.list().length === 3, 5000, 'the removal');
+    await fake.waitFor(async () => (await store.feedback.list()).length === 3, 5000, 'the removal');
     assert.equal((await send('reaction_added', 'tada', 'U777', '1.000001')).status, 200, 'a reaction on another message');
     await new Promise((r) => setTimeout(r, 100));
-    const events = store.feedback.list().map((f) => ({ g: f.generationId, user: f.userId, reaction: f.reaction, kind: f.kind, added: f.added, platform: f.platform }));
+    const events = (await store.feedback.list()).map((f) => ({ g: f.generationId, user: f.userId, reaction: f.reaction, kind: f.kind, added: f.added, platform: f.platform }));
     assert.deepEqual(events, [
       { g: generationId, user: 'U777', reaction: '+1', kind: 'up', added: true, platform: 'slack' },
       { g: generationId, user: 'U778', reaction: 'star', kind: 'favourite', added: true, platform: 'slack' },
@@ -220,7 +220,7 @@ describe('slack adapter end to end', () => {
     assert.deepEqual(fake.files.get(share.files![0])!.bytes!.subarray(0, 8), PNG_MAGIC);
     assert.match(share.text!, /sheep on a green hill/);
     const actions = buttons.blocks!.find((b) => (b as { type: string }).type === 'actions') as { elements: { value: string }[] };
-    const reroll = store.generations.get(actions.elements[0].value)!;
+    const reroll = (await store.generations.get(actions.elements[0].value))!;
     assert.notEqual(reroll.id, first.generationId);
     assert.equal(reroll.kind, 'reroll');
     assert.equal(reroll.parentId, first.generationId);
@@ -244,11 +244,11 @@ describe('slack adapter end to end', () => {
     assert.deepEqual(file.bytes!.subarray(0, 8), PNG_MAGIC);
     assert.match(single.text!, /seed 8/);
     // Wait until the adapter has attached the single image's share message, then react on it.
-    await fake.waitFor(() => store.generations.byMessage('slack', `${CHANNEL}:${single.ts}`), 5000, 'the single image attached');
-    assert.deepEqual(store.generations.byMessage('slack', `${CHANNEL}:${single.ts}`)!.imageIndex, 1);
-    const before = store.feedback.list().length;
+    await fake.waitFor(async () => await store.generations.byMessage('slack', `${CHANNEL}:${single.ts}`), 5000, 'the single image attached');
+    assert.deepEqual((await store.generations.byMessage('slack', `${CHANNEL}:${single.ts}`))!.imageIndex, 1);
+    const before = (await store.feedback.list()).length;
     await sendReactionEvent(url, SECRET, { type: 'reaction_added', userId: 'U900', reaction: '-1', channelId: CHANNEL, ts: single.ts });
-    const fb = await fake.waitFor(() => store.feedback.list().slice(before)[0], 5000, 'the reaction on the single image');
+    const fb = await fake.waitFor(async () => (await store.feedback.list()).slice(before)[0], 5000, 'the reaction on the single image');
     assert.equal(fb.generationId, first.generationId);
     assert.equal(fb.imageIndex, 1);
     assert.equal(fb.kind, 'down');
@@ -316,7 +316,7 @@ describe('slack adapter end to end', () => {
       assert.equal(answer.body.response_type, 'ephemeral');
       assert.match(String(answer.body.text), /admin/i);
     }
-    assert.equal(store.runs.recent(5).length, 0, 'no run started');
+    assert.equal((await store.runs.recent(5)).length, 0, 'no run started');
   });
 
   it('lets an admin start a tiny training run (real trainer) with progress in the channel, stop it, and serve the result', async () => {
@@ -344,7 +344,7 @@ describe('slack adapter end to end', () => {
     assert.match(String((await ask('/cvae-train', 'stop')).text), /Stopping training run/);
     await fake.waitFor(() => /was stopped/.test(status.text ?? ''), 60_000, 'the final status edit');
     assert.ok(status.edits.length >= 2, 'the status message was edited, not reposted');
-    const run = store.runs.recent(1)[0];
+    const run = (await store.runs.recent(1))[0];
     assert.equal(run.id, runId);
     assert.equal(run.status, 'stopped');
     assert.equal(run.userId, 'U456');
@@ -358,12 +358,12 @@ describe('slack adapter end to end', () => {
     assert.match(String((await ask('/cvae-model', 'use m1')).text), /Now serving `m1`/);
   });
 
-  it('`feedback export` shows the reactions the Slack users left, with their generations', () => {
+  it('`feedback export` shows the reactions the Slack users left, with their generations', async () => {
     const previous = process.env.DATA_DIR;
     process.env.DATA_DIR = dir;
     let text = '';
     try {
-      runFeedbackExport({ format: 'jsonl' }, { write: (t) => { text += t; } });
+      await runFeedbackExport({ format: 'jsonl' }, { write: (t) => { text += t; } });
     } finally {
       if (previous === undefined) delete process.env.DATA_DIR;
       else process.env.DATA_DIR = previous;

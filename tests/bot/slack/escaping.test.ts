@@ -68,7 +68,7 @@ function echoCore(): BotCore {
     imagine: async (a, opts) => { last = opts.prompt; return reply(opts.prompt, a.userId); },
     reroll: async (a) => reply(last, a.userId), variations: async (a) => reply(last, a.userId),
     singleImage: async () => ({ png: Buffer.from('png'), text: `“${last}” · seed 7` }),
-    attachMessage: () => undefined, recordReaction: () => true,
+    attachMessage: async () => undefined, recordReaction: async () => true,
     trainStart: async () => '', trainStatus: async () => '', trainStop: async () => '', modelList: async () => '', modelUse: async () => '',
   };
 }

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AdminPolicy } from '../../../src/bot/core/admin.js';
 import { createBotCore, type BotCoreHandle } from '../../../src/bot/core/core.js';
-import { openBotStore, type BotStore } from '../../../src/bot/core/store/index.js';
+import { openSqliteStore, type BotStore } from '../../../src/bot/core/store/index.js';
 import { TrainingRunner } from '../../../src/bot/core/training-runner.js';
 import { startSlack, type SlackHandle } from '../../../src/bot/slack/index.js';
 import { blockActionPayload, reactionEventPayload, slashCommandPayload, startFakeSlack, type FakeSlack } from '../../fakes/slack-server.js';
@@ -25,7 +25,7 @@ describe('slack adapter in Socket Mode', () => {
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slack-socket-'));
     fake = await startFakeSlack({ sharesVisibleAfter: 1 });
-    store = openBotStore(path.join(dir, 'bot.sqlite'));
+    store = openSqliteStore(path.join(dir, 'bot.sqlite'));
     const samplers = new FakeSamplers({ m1: 'test-clip' }, 'm1', 8);
     const catalog = new FakeCatalog(samplers);
     core = createBotCore({
@@ -62,10 +62,10 @@ describe('slack adapter in Socket Mode', () => {
     const buttons = await fake.waitFor(() => fake.messages.find((m) => m.blocks?.length), 20_000, 'the buttons');
     assert.match(share.text!, /seed 3/);
     const generationId = (buttons.blocks!.find((b) => (b as { type: string }).type === 'actions') as { elements: { value: string }[] }).elements[0].value;
-    assert.equal(store.generations.get(generationId)!.messageRef, `C0GENERAL:${share.ts}`);
+    assert.equal((await store.generations.get(generationId))!.messageRef, `C0GENERAL:${share.ts}`);
 
     await fake.socketSend('events_api', reactionEventPayload({ type: 'reaction_added', userId: 'U43', reaction: 'star', channelId: 'C0GENERAL', ts: share.ts }));
-    const fb = await fake.waitFor(() => store.feedback.list()[0], 5000, 'the reaction');
+    const fb = await fake.waitFor(async () => (await store.feedback.list())[0], 5000, 'the reaction');
     assert.equal(fb.generationId, generationId);
     assert.equal(fb.kind, 'favourite');
 
@@ -73,7 +73,7 @@ describe('slack adapter in Socket Mode', () => {
     await fake.socketSend('interactive', blockActionPayload({ actionId: 'imagine_variations', value: generationId, userId: 'U43', messageTs: buttons.ts, responseUrl: fake.responseUrl() }));
     const next = await fake.waitFor(() => fake.messages.filter((m) => m.blocks?.length)[buttonsBefore], 20_000, 'the variations grid');
     const variationId = (next.blocks!.find((b) => (b as { type: string }).type === 'actions') as { elements: { value: string }[] }).elements[0].value;
-    const variation = store.generations.get(variationId)!;
+    const variation = (await store.generations.get(variationId))!;
     assert.equal(variation.kind, 'variations');
     assert.equal(variation.parentId, generationId);
     assert.deepEqual(variation.seeds, [3]);

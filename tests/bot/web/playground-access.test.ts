@@ -26,7 +26,7 @@ function fakeCore(calls: { what: string; actor: string }[]): BotCore {
   };
   const never = () => { throw new UserError('not in this test'); };
   return {
-    imagine: never, reroll: never, variations: never, singleImage: never, attachMessage: () => undefined, recordReaction: () => false,
+    imagine: never, reroll: never, variations: never, singleImage: never, attachMessage: async () => undefined, recordReaction: async () => false,
     trainStart: (actor) => admin(actor, '/train start', 'Started training run `x`.'),
     trainStatus: async (actor) => { admins.require(actor, '/train status'); return 'No training run is going.'; },
     trainStop: (actor) => admin(actor, '/train stop', 'No training run is going.'),

@@ -89,7 +89,7 @@ describe('playground API', () => {
     assert.ok(meta.width! > meta.height!, `two images side by side (${meta.width}x${meta.height})`);
 
     // The generation is recorded with the web message as its reference.
-    const rec = app.runtime()!.store.generations.byMessage('web', reply.id);
+    const rec = await app.runtime()!.store.generations.byMessage('web', reply.id);
     assert.equal(rec?.generation.id, reply.generation?.generationId);
     assert.equal(rec?.generation.platform, 'web');
     assert.equal(rec?.generation.userId, 'local');
@@ -127,7 +127,7 @@ describe('playground API', () => {
     const reply = await settled(app, (await request(app, 'POST', '/api/command', { text: '/imagine sheep on a hill --seed 3' })).json.messageId);
     assert.equal(reply.state, 'done');
     const feedback = app.runtime()!.store.feedback;
-    const before = feedback.list().length;
+    const before = (await feedback.list()).length;
 
     const up = await request(app, 'POST', '/api/reactions', { messageId: reply.id, reaction: '👍', added: true });
     assert.equal(up.status, 200);
@@ -136,7 +136,7 @@ describe('playground API', () => {
     await request(app, 'POST', '/api/reactions', { messageId: reply.id, reaction: '⭐', added: true });
     await request(app, 'POST', '/api/reactions', { messageId: reply.id, reaction: '👍', added: false });
 
-    const events = feedback.list().slice(before);
+    const events = (await feedback.list()).slice(before);
     assert.deepEqual(events.map((e) => [e.reaction, e.kind, e.added, e.platform, e.userId, e.generationId]), [
       ['👍', 'up', true, 'web', 'local', reply.generation!.generationId],
       ['⭐', 'favourite', true, 'web', 'local', reply.generation!.generationId],
@@ -174,9 +174,9 @@ describe('playground API', () => {
     const png = await request(app, 'GET', single.images![0].url);
     assert.deepEqual(png.body.subarray(0, 8), PNG_MAGIC);
 
-    const n = app.runtime()!.store.feedback.list().length;
+    const n = (await app.runtime()!.store.feedback.list()).length;
     assert.equal((await request(app, 'POST', '/api/reactions', { messageId: single.id, reaction: '👎', added: true })).status, 200);
-    const fb = app.runtime()!.store.feedback.list().slice(n);
+    const fb = (await app.runtime()!.store.feedback.list()).slice(n);
     assert.deepEqual(fb.map((e) => [e.kind, e.imageIndex, e.generationId]), [['down', 1, gid]]);
 
     const missing = await settled(app, (await request(app, 'POST', '/api/generations/nope/images/0', {})).json.messageId);

@@ -81,10 +81,10 @@ describe('playground in headless Chromium', { timeout: 180_000 }, () => {
     const messageId = await reply.getAttribute('data-id');
     assert.ok(messageId);
     const store = app.runtime()!.store;
-    const before = store.feedback.list().length;
+    const before = (await store.feedback.list()).length;
     await reply.locator('button.reaction[data-reaction="👍"]').click();
-    const fb = await waitFor(() => store.feedback.list().slice(before)[0], 'the reaction in the store', 10_000);
-    const gen = store.generations.byMessage('web', messageId);
+    const fb = await waitFor(async () => (await store.feedback.list()).slice(before)[0], 'the reaction in the store', 10_000);
+    const gen = await store.generations.byMessage('web', messageId);
     assert.ok(gen, 'the message is the generation\'s web message');
     assert.deepEqual([fb.generationId, fb.reaction, fb.kind, fb.added, fb.platform, fb.userId], [gen.generation.id, '👍', 'up', true, 'web', 'local']);
     // The page shows the reaction as pressed once the server has it.

@@ -49,7 +49,7 @@ describe('playground training (local admin)', { timeout: 300_000 }, () => {
     }
     const list = await settled(app, (await request(app, 'POST', '/api/command', { text: '/model list' })).json.messageId);
     assert.match(list.text, new RegExp(runId));
-    const run = app.runtime()!.store.runs.get(runId);
+    const run = await app.runtime()!.store.runs.get(runId);
     assert.equal(run?.status, 'completed');
     assert.equal(run?.platform, 'web');
     assert.equal(run?.userId, 'local');
@@ -85,7 +85,7 @@ describe('playground training (local admin)', { timeout: 300_000 }, () => {
     const final = await waitFor(async () => (await messages()).find((m) => m.kind === 'training' && m.text.includes(runId) && m.state === 'done'),
       'the stopped run', 120_000);
     assert.match(final.text, /was stopped/);
-    const run = app.runtime()!.store.runs.get(runId);
+    const run = await app.runtime()!.store.runs.get(runId);
     assert.equal(run?.status, 'stopped');
     assert.ok(run?.checkpointDir && fs.existsSync(path.join(run.checkpointDir, 'meta.json')), 'the checkpoint saved on stop');
     assert.equal((await request(app, 'GET', '/api/train/status')).json.busy, false);

@@ -1,34 +1,30 @@
-/** The bot's SQLite store: generations, feedback, runs. */
-import { openDatabase, type Db } from './database.js';
-import { GenerationStore } from './generation-store.js';
-import { FeedbackStore } from './feedback-store.js';
-import { RunStore } from './run-store.js';
+/**
+ * The bot's store: generations, feedback, runs. SQLite by default (one process); PostgreSQL when a DATABASE_URL
+ * is given (scaled mode: ingress replicas and workers share it). Both keep the same contract and schema version.
+ */
+import { openSqliteStore } from './sqlite/index.js';
+import { openPostgresStore, type PostgresStoreOptions } from './postgres/index.js';
+import type { BotStore } from './bot-store.js';
 
-export { openDatabase, migrate, MIGRATIONS, type Db } from './database.js';
+export { openDatabase, migrate, MIGRATIONS, type Db } from './sqlite/database.js';
+export { PG_MIGRATIONS, migratePostgres, schemaVersion } from './postgres/migrations.js';
+export { openSqliteStore } from './sqlite/index.js';
+export { openPostgresStore, type PostgresStoreOptions } from './postgres/index.js';
+export type { BotStore, SqliteBotStore, PostgresBotStore } from './bot-store.js';
 export * from './generation-store.js';
 export * from './feedback-store.js';
 export * from './run-store.js';
 
-/** All stores over one database. */
-export interface BotStore {
-  db: Db;
-  generations: GenerationStore;
-  feedback: FeedbackStore;
-  runs: RunStore;
-  /** False once closed. */
-  isOpen(): boolean;
-  close(): void;
+export interface OpenBotStoreOptions extends PostgresStoreOptions {
+  /** `postgres://...`: the PostgreSQL store. Unset or empty: SQLite. */
+  databaseUrl?: string | null;
+  /** The SQLite file (default `<DATA_DIR>/bot.sqlite`; `:memory:` for none); not used with `databaseUrl`. */
+  file?: string;
 }
 
-/** Opens the store (default `<DATA_DIR>/bot.sqlite`). */
-export function openBotStore(file?: string): BotStore {
-  const db = openDatabase(file);
-  return {
-    db,
-    generations: new GenerationStore(db),
-    feedback: new FeedbackStore(db),
-    runs: new RunStore(db),
-    isOpen: () => db.open,
-    close: () => db.close(),
-  };
+/** Opens the store: PostgreSQL when `databaseUrl` is set (migrated under an advisory lock), else SQLite. */
+export async function openBotStore(opts: OpenBotStoreOptions = {}): Promise<BotStore> {
+  const { databaseUrl, file, ...pgOpts } = opts;
+  if (databaseUrl) return openPostgresStore(databaseUrl, pgOpts);
+  return openSqliteStore(file, { owner: pgOpts.owner });
 }

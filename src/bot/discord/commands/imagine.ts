@@ -34,7 +34,7 @@ export async function execute(interaction: ChatInputCommandInteraction, { core }
     }
     const reply = await core.imagine(actorOf(interaction), options, queuePositionHooks(interaction));
     const message = await interaction.editReply(generationMessage(reply));
-    core.attachMessage(reply.generationId, message.id);
+    await core.attachMessage(reply.generationId, message.id);
   } catch (err) {
     await replyWithError(interaction, err, { publicDeferred: true });
   }

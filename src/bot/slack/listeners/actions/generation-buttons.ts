@@ -71,7 +71,7 @@ export function singleImageButton(core: BotCore, opts: ShareLookupOptions = {}) 
         threadTs,
       }).catch((err: unknown) => { throw explainSlackError(err); });
       const ts = await findShareTs(client, fileId, channel, opts);
-      if (ts) core.attachMessage(target.generationId, slackMessageRef(channel, ts), target.index);
+      if (ts) await core.attachMessage(target.generationId, slackMessageRef(channel, ts), target.index);
       log.info({ generationId: target.generationId, index: target.index, channel, fileId }, 'single image posted');
     } catch (err) {
       await respondWithError(respond, err, log, 'single image');

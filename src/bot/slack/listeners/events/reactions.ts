@@ -24,7 +24,7 @@ export function reactionListener(core: Pick<BotCore, 'recordReaction'>) {
       added: event.type === 'reaction_added',
     };
     try {
-      const recorded = core.recordReaction(reaction);
+      const recorded = await core.recordReaction(reaction);
       log.debug({ messageRef: reaction.messageRef, added: reaction.added, recorded }, 'reaction');
     } catch (err) {
       log.error({ err, messageRef: reaction.messageRef }, 'could not record a reaction');

@@ -1,12 +1,13 @@
 /**
- * The bot's SQLite database (better-sqlite3, WAL): opening it and applying versioned schema migrations.
+ * The bot's SQLite database (better-sqlite3, WAL), the default store: opening it and applying versioned schema
+ * migrations. (Scaled mode keeps the same tables in PostgreSQL: ../postgres/migrations.ts mirrors this list.)
  * Tables: generations, generation_messages, feedback, runs, published_models. `PRAGMA user_version` holds the schema version.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { dataDir } from '../../../paths.js';
-import { childLogger } from '../../../log.js';
+import { dataDir } from '../../../../paths.js';
+import { childLogger } from '../../../../log.js';
 
 const log = childLogger('bot-store');
 
@@ -95,6 +96,11 @@ export const MIGRATIONS: readonly string[] = [
    );
    INSERT INTO published_models (name, published_at) SELECT name, published_at FROM models WHERE published_at IS NOT NULL;
    DROP TABLE models;`,
+  // v5 (scaled mode): which process owns a run and when it last said it was alive (a starting process fails only
+  // its own runs or runs nobody has kept alive), and the run's latest progress (JSON of TrainingProgress).
+  `ALTER TABLE runs ADD COLUMN owner TEXT;
+   ALTER TABLE runs ADD COLUMN heartbeat_at TEXT;
+   ALTER TABLE runs ADD COLUMN progress TEXT;`,
 ];
 
 /** Applies the migrations the database has not seen yet, each in its own transaction. Returns the new version. */
