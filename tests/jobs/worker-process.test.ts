@@ -18,9 +18,9 @@ import { startFakeSlack, type FakeSlack } from '../fakes/slack-server.js';
 import { TINY_CLIP_DIR, addTinyModel, tempDataDir } from '../app/helpers.js';
 import { migratedDatabase, queueRequests, settledRequests } from './worker-helpers.js';
 
-/** Runs src/worker.ts with `env` (on top of a PATH-only environment) and `args`. */
-function runWorker(env: Record<string, string>, args: string[] = []) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker.ts', ...args], {
+/** Runs src/worker.ts (or another entry) with `env` (on top of a PATH-only environment) and `args`. */
+function runWorker(env: Record<string, string>, args: string[] = [], entry = 'src/worker.ts') {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
@@ -52,6 +52,13 @@ describe('worker process', () => {
     assert.equal(code, 1);
     assert.match(w.stderr(), /DATABASE_URL is not set/);
     assert.doesNotMatch(w.stderr(), /\n\s+at /, 'no stack trace');
+  });
+
+  it('runs as `cvae worker` too, with the same message without DATABASE_URL', async () => {
+    const w = runWorker({ DATA_DIR: dataDir }, ['worker'], 'src/cli/main.ts');
+    const [code] = await w.exited;
+    assert.equal(code, 1);
+    assert.match(w.stderr(), /^error: DATABASE_URL is not set/m);
   });
 
   it('says training workers are not available yet for --train', async () => {
