@@ -12,6 +12,10 @@
  * retried by Graphile Worker (max_attempts 3, set at admission); the third attempt (a worker died or failed
  * twice) apologises instead. A UserError (model not servable, bot not in the channel) is not retried: the user
  * is told at once.
+ *
+ * A database restart: the task's own writes wait for the database to come back (worker-db-wait.ts), so Graphile
+ * Worker can record the job's end; should its runner still end (the database went away between our last write
+ * and its own), a new runner is started and the old one's jobs are freed by the heartbeat sweepers.
  */
 import crypto from 'node:crypto';
 import os from 'node:os';
@@ -31,7 +35,9 @@ import { WorkerHeartbeat } from './heartbeat.js';
 import { GENERATE_TASK, graphileLogger, type GenerationJobPayload } from './schema.js';
 import { listenForModelChanges, type ModelListener } from './worker-model-listener.js';
 import { claimRequest, finishRequest, generationIdFor, linkGeneration, noteAttemptError } from './worker-requests.js';
+import { untilDatabaseAnswers, waitForDatabase } from './worker-db-wait.js';
 import { createWebJobDelivery } from './worker-web-delivery.js';
+import { isDatabaseUnavailable } from '../util/postgres.js';
 
 const log = childLogger('generation-worker');
 
@@ -103,8 +109,6 @@ export interface GenerationWorker {
   /** Graceful: takes no new job, finishes the jobs it holds (the running batch), then leaves the heartbeat table. */
   stop(): Promise<void>;
   stats(): GenerationWorkerStats;
-  /** Resolves when the runner ends; rejects if it crashed. */
-  readonly done: Promise<void>;
 }
 
 /** The apology after the last attempt. */
@@ -143,8 +147,13 @@ export async function startGenerationWorker(deps: GenerationWorkerDeps): Promise
       await delivery.apologise(p.target, text).catch((err: Error) =>
         log.warn({ requestId: p.requestId, platform: p.target.platform, reason: err.message }, 'could not post the apology'));
     }
-    await finishRequest(deps.pool, p.requestId, 'failed', text);
+    await db('fail the request', () => finishRequest(deps.pool, p.requestId, 'failed', text));
     counts.failed++;
+  }
+
+  /** A database write of a task: waits out a database restart instead of failing the attempt. */
+  function db<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return untilDatabaseAnswers(deps.pool, what, fn);
   }
 
   async function generate(raw: unknown, helpers: JobHelpers): Promise<void> {
@@ -155,7 +164,7 @@ export async function startGenerationWorker(deps: GenerationWorkerDeps): Promise
     }
     heartbeat.addGraphileWorkerId(helpers.job.locked_by);
     const attempt = helpers.job.attempts;
-    const claim = await claimRequest(deps.pool, p.requestId, attempt);
+    const claim = await db('claim the request', () => claimRequest(deps.pool, p.requestId, attempt));
     if ('skip' in claim) {
       counts.skipped++;
       log.info({ requestId: p.requestId, status: claim.skip, attempt }, 'request already finished; nothing to do');
@@ -165,7 +174,7 @@ export async function startGenerationWorker(deps: GenerationWorkerDeps): Promise
     if (!delivery) {
       log.error({ requestId: p.requestId, platform: p.target.platform },
         `this worker cannot answer ${p.target.platform} requests (its settings are missing); the request is failed`);
-      await finishRequest(deps.pool, p.requestId, 'failed', `no worker can deliver to ${p.target.platform}`);
+      await db('fail the request', () => finishRequest(deps.pool, p.requestId, 'failed', `no worker can deliver to ${p.target.platform}`));
       counts.failed++;
       return;
     }
@@ -184,6 +193,8 @@ export async function startGenerationWorker(deps: GenerationWorkerDeps): Promise
       }
       counts.retried++;
       log.warn({ requestId: p.requestId, attempt, err }, 'generation attempt failed; Graphile Worker retries it');
+      // Graphile Worker records the failure as soon as this returns: not while the database is down.
+      if (isDatabaseUnavailable(err)) await waitForDatabase(deps.pool);
       await noteAttemptError(deps.pool, p.requestId, (err as Error).message ?? String(err)).catch(() => undefined);
       throw err;
     }
@@ -208,7 +219,7 @@ export async function startGenerationWorker(deps: GenerationWorkerDeps): Promise
     };
     if (!claim.generationId) {
       await recordOnce(record);
-      await linkGeneration(deps.pool, p.requestId, generationId);
+      await db('link the generation', () => linkGeneration(deps.pool, p.requestId, generationId));
     }
     const reply: ImagineReply = {
       generationId, prompt: job.prompt, seeds: job.seeds, model: out.model, userId: actor.userId, grid, images,
@@ -220,7 +231,7 @@ export async function startGenerationWorker(deps: GenerationWorkerDeps): Promise
       await deps.recorder.attachMessage(generationId, m.messageRef, m.imageIndex).catch((err: Error) =>
         log.warn({ generationId, messageRef: m.messageRef, reason: err.message }, 'could not record the message; reactions on it will not count'));
     }
-    await finishRequest(deps.pool, p.requestId, 'delivered');
+    await db('finish the request', () => finishRequest(deps.pool, p.requestId, 'delivered'));
     counts.delivered++;
     log.info({ generationId, requestId: p.requestId, kind: job.kind, platform: actor.platform, workspaceId: actor.workspaceId,
       channelId: actor.channelId, userId: actor.userId, prompt: job.prompt, seeds: job.seeds, model: out.model,
@@ -243,27 +254,69 @@ export async function startGenerationWorker(deps: GenerationWorkerDeps): Promise
     listener = listenForModelChanges({ connection: deps.pool.options, onModelChanged: deps.onModelChanged });
     await listener.ready;
   }
-  const events: WorkerEvents = new EventEmitter();
-  events.on('worker:create', ({ worker }) => heartbeat.addGraphileWorkerId(worker.workerId));
-  let runner: Runner;
-  try {
-    runner = await run({
+  let stopping: Promise<void> | null = null;
+
+  /**
+   * Starts a Graphile Worker job runner. Completions and failures go through its batcher, which on a database
+   * error ends the runner instead of leaving an unhandled rejection; {@link watch} then starts a fresh one.
+   */
+  async function startRunner(): Promise<{ runner: Runner; ids: Set<string> }> {
+    const ids = new Set<string>();
+    const events: WorkerEvents = new EventEmitter();
+    events.on('worker:create', ({ worker }) => {
+      ids.add(worker.workerId);
+      heartbeat.addGraphileWorkerId(worker.workerId);
+    });
+    const runner = await run({
       pgPool: deps.pool, concurrency, noHandleSignals: true, logger: graphileLogger(), events,
       pollInterval: deps.pollIntervalMs ?? 2000,
+      parsedCronItems: [], // no cron: otherwise it looks for a ./crontab file
+      preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
       taskList: { [GENERATE_TASK]: generate },
     });
+    return { runner, ids };
+  }
+
+  /** When a runner ends while the worker is not stopping (the database went away mid-completion), starts another. */
+  function watch(current: { runner: Runner; ids: Set<string> }): void {
+    const restart = async (reason: unknown) => {
+      if (stopping) return;
+      log.error({ reason: (reason as Error)?.message ?? 'ended' }, 'the job runner stopped unexpectedly; starting a new one');
+      // Jobs it still holds are freed by the sweepers once its ids are no longer listed as alive.
+      heartbeat.forgetGraphileWorkerIds(current.ids);
+      for (;;) {
+        await waitForDatabase(deps.pool);
+        if (stopping) return;
+        try {
+          const next = await startRunner();
+          if (stopping) { await next.runner.stop().catch(() => undefined); return; }
+          active = next;
+          watch(next);
+          return;
+        } catch (err) {
+          log.warn({ reason: (err as Error).message }, 'could not start a new job runner yet');
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      }
+    };
+    current.runner.promise.then(() => restart(null), restart);
+  }
+
+  let active: { runner: Runner; ids: Set<string> };
+  try {
+    active = await startRunner();
   } catch (err) {
     await listener?.stop();
     await heartbeat.stop();
     throw err;
   }
+  watch(active);
   log.info({ workerId, concurrency, engine: deps.engine, platforms: Object.keys(deliveries) }, 'generation worker started');
 
-  let stopping: Promise<void> | null = null;
   async function stop(): Promise<void> {
     log.info({ workerId }, 'generation worker stopping: finishing the jobs it holds');
     // Graphile Worker stops taking jobs and waits for the running tasks, whose batch the queue finishes.
-    await runner.stop().catch((err: Error) => log.warn({ reason: err.message }, 'the job runner did not stop cleanly'));
+    await active.runner.stop().catch((err: Error) => log.warn({ reason: err.message }, 'the job runner did not stop cleanly'));
     await queue.close();
     await listener?.stop();
     await heartbeat.stop();
@@ -274,7 +327,6 @@ export async function startGenerationWorker(deps: GenerationWorkerDeps): Promise
     workerId,
     stop: () => (stopping ??= stop()),
     stats: () => ({ ...counts, imagesPerS: heartbeat.imagesPerS(), ...queue.stats() }),
-    done: runner.promise,
   };
 }
 

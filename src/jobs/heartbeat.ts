@@ -75,6 +75,14 @@ export class WorkerHeartbeat {
     if (this.beatTimer) this.schedule(() => this.beat()); // listed soon, not only at the next tick
   }
 
+  /**
+   * Stops listing Graphile worker ids (a job runner that ended): jobs still locked by them are then freed by
+   * the sweepers after the stale window, like a dead process's.
+   */
+  forgetGraphileWorkerIds(ids: Iterable<string>): void {
+    for (const id of ids) this.graphileIds.delete(id);
+  }
+
   /** Counts a decoded batch in the throughput. */
   recordBatch(images: number, ms: number): void {
     this.rate = nextImagesPerS(this.rate, images, ms);

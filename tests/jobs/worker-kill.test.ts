@@ -12,7 +12,7 @@ import { createBatchSampler } from '../../src/bot/core/batch-sampler.js';
 import { startGenerationWorker } from '../../src/jobs/generation-worker.js';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { FakeSamplers, HashEmbedder, sharpRenderer } from '../bot/core/helpers.js';
-import { MemoryRecorder, migratedDatabase, queueRequests, settledRequests } from './worker-helpers.js';
+import { MemoryRecorder, eventually, migratedDatabase, queueRequests, settledRequests } from './worker-helpers.js';
 
 /** Spawns tests/jobs/worker-child.ts; resolves once it printed `line`. */
 function spawnWorker(env: Record<string, string>): { child: ChildProcess; printed(line: string): Promise<void> } {
@@ -68,7 +68,7 @@ describe('a worker killed with SIGKILL mid-batch', () => {
       assert.equal(samplers.calls.flatMap((c) => c.seeds).length, 4, 'each job decoded once by the survivor');
       const { rows } = await pool.query<{ n: number }>('select count(*)::int as n from generation_results where request_id = any($1)', [ids]);
       assert.equal(rows[0].n, 4);
-      assert.equal((await pool.query('select 1 from graphile_worker.jobs')).rowCount, 0, 'no job left');
+      await eventually(async () => (await pool.query('select 1 from graphile_worker.jobs')).rowCount === 0, 'no job left');
     } finally {
       if (doomed.child.exitCode === null && doomed.child.signalCode === null) doomed.child.kill('SIGKILL');
       await survivor?.stop();
