@@ -266,4 +266,26 @@ describe('generation worker', () => {
       await t.close();
     }
   });
+
+  it('stops gracefully: takes no new job and finishes the running batch', async () => {
+    const t = await setup();
+    try {
+      const gate = deferred();
+      t.samplers.gate = gate.promise;
+      const worker = await t.start();
+      const held = await queueRequests(t.pool, [{}, {}]);
+      await settledRequests(t.pool, held, ['running']);
+      await t.samplers.waitForCalls(1);
+      const stopped = worker.stop();
+      const late = await queueRequest(t.pool);
+      gate.resolve();
+      await stopped;
+      const rows = await settledRequests(t.pool, held, ['delivered'], 1);
+      assert.equal(rows.length, 2, 'the held jobs were delivered before stop() resolved');
+      assert.equal((await requestRow(t.pool, late)).status, 'queued', 'a job queued during the stop is left for another worker');
+      assert.equal(t.delivery.delivered.length, 2);
+    } finally {
+      await t.close();
+    }
+  });
 });
