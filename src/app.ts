@@ -44,6 +44,14 @@ import { cachedDataDirUsage, pruneDataDir, retentionFromEnv, schedulePrune } fro
 import { startSlack } from './bot/slack/index.js';
 import { Playground, PLAYGROUND_ACTOR } from './bot/web/playground.js';
 import { PlaygroundAccess, playgroundAccessFrom } from './bot/web/playground-access.js';
+import { UserError } from './errors.js';
+import { createBatchSampler } from './bot/core/batch-sampler.js';
+import type { ReplyDelivery } from './bot/core/jobs-types.js';
+import { createSlackJobDelivery } from './bot/slack/job-delivery.js';
+import { startGenerationWorker, type GenerationRecorder, type GenerationWorker, type GenerationWorkerDeps } from './jobs/generation-worker.js';
+import { migrateJobs } from './jobs/schema.js';
+import { createPgPool, isDatabaseUnavailable } from './util/postgres.js';
+import { samplerEngineFromEnv } from './model/sampler-factory.js';
 
 const log = childLogger('app');
 
@@ -322,4 +330,101 @@ export async function startApp(opts: AppOptions = {}): Promise<RunningApp> {
     runtime: () => runtime,
     stop: () => (stopping ??= stop()),
   };
+}
+
+/** Options of {@link startWorkerApp}. */
+export interface WorkerAppOptions {
+  /** Environment to read (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** `--train`: take training jobs instead of generation jobs. */
+  train?: boolean;
+  /** The shipped demo checkpoint to serve when none is active (default: {@link defaultCheckpoint}). */
+  shippedCheckpoint?: string | null;
+  clipQuantized?: boolean;
+  /**
+   * Where generations are recorded. Default: the SQLite store in DATA_DIR (right for a worker beside the
+   * ingress on one host; the shared PostgreSQL store replaces it when scaled out).
+   */
+  recorder?: GenerationRecorder;
+  /** Reply deliveries added to those built from the environment (Slack from SLACK_BOT_TOKEN; web always). */
+  deliveries?: Partial<Record<'discord' | 'slack' | 'web', ReplyDelivery>>;
+  /** Worker settings (tests: shorter heartbeats, a quicker poll). */
+  worker?: Pick<GenerationWorkerDeps, 'heartbeat' | 'batch' | 'pollIntervalMs' | 'workerId'>;
+}
+
+/** A running worker process. */
+export interface RunningWorkerApp {
+  worker: GenerationWorker;
+  /** Graceful stop: no new jobs, the held ones finished and delivered, then the models, store and pool closed. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a generation worker (`npm run worker`, `cvae worker`): needs DATABASE_URL; migrates the job schema,
+ * loads CLIP and the served model as the bot does (createBotRuntime's pieces: the registry, the shipped demo
+ * when nothing is active, the CLIP the model was trained with, samplers from createSampler), then takes jobs.
+ * `/model use` elsewhere reaches it through `cvae_model_changed` (cached samplers dropped).
+ */
+export async function startWorkerApp(opts: WorkerAppOptions = {}): Promise<RunningWorkerApp> {
+  const env = opts.env ?? process.env;
+  if (opts.train) {
+    throw new UserError('Training workers (`npm run worker -- --train`) are not available yet: start training from chat with `/train start` on the bot host.');
+  }
+  const config = loadConfig(env, { require: [] });
+  if (!config.DATABASE_URL) {
+    throw new UserError('DATABASE_URL is not set: a worker takes its jobs from the PostgreSQL database the bot queues them in. '
+      + 'Set DATABASE_URL=postgres://user:password@host:5432/db (the same as the bot\'s), or run just `npm start` for the single-process bot.');
+  }
+  const dataDir = path.resolve(config.DATA_DIR);
+  const pool = createPgPool(config.DATABASE_URL, { applicationName: 'cvae-worker', max: Math.min(20, config.WORKER_CONCURRENCY + 4) });
+  const closers: (() => Promise<void> | void)[] = [() => pool.end()];
+  const closeAll = async () => {
+    for (const close of closers.reverse()) await Promise.resolve().then(close).catch((err) => log.warn({ err }, 'closing the worker failed'));
+  };
+  try {
+    await migrateJobs(pool).catch((err: unknown) => {
+      if (isDatabaseUnavailable(err)) throw new UserError(`The worker cannot reach its database (${(err as Error).message}). Check DATABASE_URL and that PostgreSQL is up.`, { cause: err });
+      throw err;
+    });
+    const backend = await initBackend();
+    log.info({ backend: backend.backend, gpu: backend.gpu, dataDir }, 'tensorflow backend ready');
+    const registry = new CheckpointRegistry(path.join(dataDir, 'checkpoints'));
+    const served = await ensureServedModel(registry, opts.shippedCheckpoint === undefined ? defaultCheckpoint() : opts.shippedCheckpoint);
+    const embedder = await ClipEmbedder.load({ model: pickClipModel(env.CLIP_MODEL, served?.meta ?? null), quantized: opts.clipQuantized });
+    closers.push(() => embedder.dispose());
+    log.info({ clipModel: embedder.modelId }, 'CLIP loaded');
+    const samplers = new CheckpointSamplerProvider({ registry, load: (dir) => createSampler(dir), clipModel: embedder.modelId });
+    closers.push(() => samplers.clear());
+    await samplers.get().then(
+      (s) => log.info({ model: s.name, clipModel: s.meta.clipModel }, 'serving model loaded'),
+      (err: Error) => log.warn({ reason: err.message }, 'no model is served yet; jobs are answered with the reason'),
+    );
+    let recorder = opts.recorder;
+    if (!recorder) {
+      const store = openBotStore(path.join(dataDir, 'bot.sqlite'));
+      closers.push(() => store.close());
+      recorder = {
+        insert: async (record) => store.generations.insert(record),
+        attachMessage: async (id, ref, imageIndex) => store.generations.attachMessage(id, ref, imageIndex),
+      };
+    }
+    const deliveries: Partial<Record<'discord' | 'slack' | 'web', ReplyDelivery>> = {};
+    if (config.SLACK_BOT_TOKEN) deliveries.slack = createSlackJobDelivery({ botToken: config.SLACK_BOT_TOKEN, apiUrl: config.SLACK_API_URL });
+    Object.assign(deliveries, opts.deliveries);
+    const { runBatch } = createBatchSampler({ embedder, samplers });
+    const worker = await startGenerationWorker({
+      pool, runBatch, renderer: displayRenderer(), recorder, deliveries,
+      concurrency: config.WORKER_CONCURRENCY, engine: samplerEngineFromEnv(env),
+      onModelChanged: () => samplers.clear(),
+      ...opts.worker,
+    });
+    let stopping: Promise<void> | null = null;
+    return {
+      worker,
+      stop: () => (stopping ??= worker.stop().then(closeAll)),
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
 }

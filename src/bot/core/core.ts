@@ -12,7 +12,8 @@ import { UserError } from './errors.js';
 import { AdminPolicy } from './admin.js';
 import { validateCount, validateModelName, validatePrompt, validateSeed } from './prompt.js';
 import { ImagineQueue, type GenerationQueue, type ImagineQueueOptions } from './queue.js';
-import { perturbEmbedding } from './variations.js';
+import { createBatchSampler, type GenerationJob, type GenerationOutput } from './batch-sampler.js';
+import { generationSummary } from './generation-summary.js';
 import { feedbackKind, type BotStore, type GenerationKind, type GenerationRecord } from './store/index.js';
 import type { Embedder, ImageRenderer, ModelCatalog, SamplerProvider } from './deps.js';
 import type { TrainingRunner } from './training-runner.js';
@@ -36,20 +37,6 @@ export interface BotCoreDeps {
   onModelChanged?: (name: string) => void;
 }
 
-/** What one queued generation asks the sampler for. */
-interface GenerationJob {
-  prompt: string;
-  seeds: number[];
-  variationSeed: number | null;
-}
-
-interface GenerationOutput {
-  images: Uint8Array[];
-  model: string;
-  clipModel: string;
-  resolution: number;
-}
-
 /** The bot core plus lifecycle. */
 export interface BotCoreHandle extends BotCore {
   /** Stops taking requests, fails queued ones politely and waits for running ones to be rendered and recorded. */
@@ -71,47 +58,10 @@ async function userFacing<T>(call: Promise<T>): Promise<T> {
 /** Builds the bot core over its injected dependencies. */
 export function createBotCore(deps: BotCoreDeps): BotCoreHandle {
   const maxCount = deps.maxCount ?? 4;
-  const embeddingCache = new LRUCache<string, Float32Array>({ max: 500 });
   const imageCache = new LRUCache<string, { pngs: Buffer[]; record: GenerationRecord }>({ max: 100 });
-
-  async function embed(prompts: string[]): Promise<Float32Array[]> {
-    const key = (p: string) => `${deps.embedder.modelId}\u0000${p}`;
-    const missing = [...new Set(prompts.filter((p) => !embeddingCache.has(key(p))))];
-    if (missing.length) {
-      const embs = await deps.embedder.embedTexts(missing);
-      missing.forEach((p, i) => embeddingCache.set(key(p), embs[i]));
-    }
-    return prompts.map((p) => embeddingCache.get(key(p))!);
-  }
-
-  /** One sampler call for the whole batch. */
-  async function runBatch(jobs: GenerationJob[], modelKey: string): Promise<GenerationOutput[]> {
-    const sampler = await deps.samplers.get(modelKey || undefined);
-    const base = await embed(jobs.map((j) => j.prompt));
-    const embeddings: Float32Array[] = [];
-    const seeds: number[] = [];
-    jobs.forEach((j, i) => {
-      const e = j.variationSeed === null ? base[i] : perturbEmbedding(base[i], j.variationSeed);
-      for (const s of j.seeds) { embeddings.push(e); seeds.push(s); }
-    });
-    const t0 = performance.now();
-    const images = await sampler.sample(embeddings, seeds);
-    log.debug({ jobs: jobs.length, images: images.length, model: sampler.name, ms: Math.round(performance.now() - t0) }, 'sampled batch');
-    let offset = 0;
-    return jobs.map((j) => {
-      const mine = images.slice(offset, offset + j.seeds.length);
-      offset += j.seeds.length;
-      return { images: mine, model: sampler.name, clipModel: sampler.meta.clipModel, resolution: sampler.meta.resolution };
-    });
-  }
+  const { runBatch } = createBatchSampler({ embedder: deps.embedder, samplers: deps.samplers });
 
   const queue: GenerationQueue<GenerationJob, GenerationOutput> = new ImagineQueue(runBatch, deps.queue);
-
-  function summary(r: { prompt: string; seeds: number[]; model: string; kind: GenerationKind; variationSeed: number | null }): string {
-    const seedText = r.seeds.length === 1 ? `seed ${r.seeds[0]}` : `seeds ${r.seeds[0]}–${r.seeds.at(-1)}`;
-    const what = r.kind === 'variations' ? ` · variation ${r.variationSeed}` : '';
-    return `“${r.prompt}” · ${seedText}${what} · model ${r.model}`;
-  }
 
   /** Generations between submit and their stored record; close() waits for them before the store closes. */
   const inFlight = new Set<Promise<unknown>>();
@@ -164,7 +114,7 @@ export function createBotCore(deps: BotCoreDeps): BotCoreHandle {
     imageCache.set(record.id, { pngs: images, record });
     log.info({ generationId: record.id, kind, platform: actor.platform, workspaceId: actor.workspaceId, channelId: actor.channelId,
       userId: actor.userId, prompt: job.prompt, seeds: job.seeds, model: out.model, latencyMs: record.latencyMs }, 'generation');
-    return { generationId: record.id, prompt: job.prompt, seeds: job.seeds, model: out.model, userId: actor.userId, grid, images, text: summary(record) };
+    return { generationId: record.id, prompt: job.prompt, seeds: job.seeds, model: out.model, userId: actor.userId, grid, images, text: generationSummary(record) };
   }
 
   function randomSeed(): number {
@@ -206,7 +156,7 @@ export function createBotCore(deps: BotCoreDeps): BotCoreHandle {
       const cached = imageCache.get(generationId);
       const g = cached?.record ?? await getGeneration(generationId);
       if (!Number.isInteger(index) || index < 0 || index >= g.seeds.length) throw new UserError(`That generation has images 1 to ${g.seeds.length}.`);
-      const text = summary({ ...g, seeds: [g.seeds[index]] });
+      const text = generationSummary({ ...g, seeds: [g.seeds[index]] });
       if (cached) return { png: cached.pngs[index], text };
       // Not cached any more: the same seed and embedding give the same image.
       const out = await queue.submit({ userKey: 'system:single-image', batchKey: g.model, size: 1,

@@ -10,6 +10,7 @@ import * as registerCommands from './register-commands.js';
 import * as sample from './sample.js';
 import * as slackManifest from './slack-manifest.js';
 import * as trainCommand from './train.js';
+import * as worker from './worker.js';
 
 /** A CLI command module: adds its command (and subcommands) to the program. */
 export interface CommandModule {
@@ -29,4 +30,5 @@ export const commandModules: CommandModule[] = [
   judge,
   clip,
   prune,
+  worker,
 ];
