@@ -48,6 +48,7 @@ import { UserError } from './errors.js';
 import { createBatchSampler } from './bot/core/batch-sampler.js';
 import type { ReplyDelivery } from './bot/core/jobs-types.js';
 import { createSlackJobDelivery } from './bot/slack/job-delivery.js';
+import { createDiscordReplyDelivery, createDiscordRestClient } from './bot/discord/webhook-delivery.js';
 import { startGenerationWorker, type GenerationRecorder, type GenerationWorker, type GenerationWorkerDeps } from './jobs/generation-worker.js';
 import { migrateJobs } from './jobs/schema.js';
 import { createPgPool, isDatabaseUnavailable } from './util/postgres.js';
@@ -332,6 +333,12 @@ export async function startApp(opts: AppOptions = {}): Promise<RunningApp> {
   };
 }
 
+/** The decoder engine for the heartbeat: what loaded (`onnx/cpu`, `tfjs/gpu`), or what was asked for before a model loaded. */
+function engineLabel(requested: string): string {
+  const e = currentDecoderEngine();
+  return e ? `${e.engine}/${e.device}` : requested;
+}
+
 /** Options of {@link startWorkerApp}. */
 export interface WorkerAppOptions {
   /** Environment to read (default process.env). */
@@ -401,20 +408,27 @@ export async function startWorkerApp(opts: WorkerAppOptions = {}): Promise<Runni
     );
     let recorder = opts.recorder;
     if (!recorder) {
-      const store = openBotStore(path.join(dataDir, 'bot.sqlite'));
+      // The shared store: generations, and the messages that show them, where every ingress reads reactions.
+      const store = await openBotStore({ databaseUrl: config.DATABASE_URL, pool, applicationName: 'cvae-worker' });
       closers.push(() => store.close());
       recorder = {
-        insert: async (record) => store.generations.insert(record),
-        attachMessage: async (id, ref, imageIndex) => store.generations.attachMessage(id, ref, imageIndex),
+        insert: (record) => store.generations.insert(record),
+        attachMessage: (id, ref, imageIndex) => store.generations.attachMessage(id, ref, imageIndex),
       };
     }
     const deliveries: Partial<Record<'discord' | 'slack' | 'web', ReplyDelivery>> = {};
     if (config.SLACK_BOT_TOKEN) deliveries.slack = createSlackJobDelivery({ botToken: config.SLACK_BOT_TOKEN, apiUrl: config.SLACK_API_URL });
+    if (config.DISCORD_TOKEN) {
+      // REST only (never logs into the gateway): the interaction webhook, or the channel once its token expired.
+      const client = createDiscordRestClient(config);
+      closers.push(() => client.destroy());
+      deliveries.discord = createDiscordReplyDelivery({ client });
+    }
     Object.assign(deliveries, opts.deliveries);
     const { runBatch } = createBatchSampler({ embedder, samplers });
     const worker = await startGenerationWorker({
       pool, runBatch, renderer: displayRenderer(), recorder, deliveries,
-      concurrency: config.WORKER_CONCURRENCY, engine: samplerEngineFromEnv(env),
+      concurrency: config.WORKER_CONCURRENCY, engine: engineLabel(samplerEngineFromEnv(env)),
       onModelChanged: () => samplers.clear(),
       ...opts.worker,
     });

@@ -101,14 +101,15 @@ describe('worker process', () => {
       assert.equal(code, 0, w.stderr());
       assert.equal((await pool.query('select 1 from worker_heartbeats')).rowCount, 0, 'the stopped worker left the heartbeat table');
 
-      const store = openBotStore(path.join(dataDir, 'bot.sqlite'));
+      // Recorded in the shared store (the same PostgreSQL), where every ingress finds reactions' generations.
+      const store = await openBotStore({ databaseUrl: url, pool });
       try {
-        const slackGen = store.generations.get(generationIdFor(slackId));
+        const slackGen = await store.generations.get(generationIdFor(slackId));
         assert.equal(slackGen?.prompt, 'cows in snow');
         assert.equal(slackGen?.messageRef, `C1:${uploads[0].shareTs}`, 'the share message is attached (reactions count)');
-        assert.equal(store.generations.get(generationIdFor(webId))?.prompt, 'a red barn');
+        assert.equal((await store.generations.get(generationIdFor(webId)))?.prompt, 'a red barn');
       } finally {
-        store.close();
+        await store.close();
       }
     } finally {
       if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');

@@ -46,7 +46,7 @@ export function createSlackJobDelivery(opts: SlackJobDeliveryOptions): ReplyDeli
       const delivered: DeliveredMessage[] = [];
       // publishGeneration reports the file share message (what reactions attach to) through attachMessage.
       const collector = {
-        attachMessage(_generationId: string, messageRef: string, imageIndex?: number): void {
+        async attachMessage(_generationId: string, messageRef: string, imageIndex?: number): Promise<void> {
           delivered.push(imageIndex === undefined ? { messageRef } : { messageRef, imageIndex });
         },
       };
