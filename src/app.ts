@@ -31,7 +31,7 @@ import { HttpServer } from './http/server.js';
 import { decoderWorkerHealth } from './model/onnx/decoder-session.js';
 import { currentDecoderEngine, decoderEngineHealth } from './model/decoder-engine.js';
 import { AdminPolicy } from './bot/core/admin.js';
-import { createBotCore, type BotCoreHandle } from './bot/core/core.js';
+import { checkModelChoice, createBotCore, type BotCoreHandle } from './bot/core/core.js';
 import type { ImageRenderer, SamplerProvider } from './bot/core/deps.js';
 import type { ImagineQueueOptions } from './bot/core/queue.js';
 import { CheckpointSamplerProvider } from './bot/core/sampler-provider.js';
@@ -51,6 +51,10 @@ import { createSlackJobDelivery } from './bot/slack/job-delivery.js';
 import { createDiscordReplyDelivery, createDiscordRestClient } from './bot/discord/webhook-delivery.js';
 import { startGenerationWorker, type GenerationRecorder, type GenerationWorker, type GenerationWorkerDeps } from './jobs/generation-worker.js';
 import { migrateJobs } from './jobs/schema.js';
+import { createJobQueue, type JobQueue } from './jobs/job-queue.js';
+import { createJobReplies } from './jobs/job-replies.js';
+import { notifyModelChanged } from './jobs/worker-model-listener.js';
+import type pg from 'pg';
 import { createPgPool, isDatabaseUnavailable } from './util/postgres.js';
 import { samplerEngineFromEnv } from './model/sampler-factory.js';
 
@@ -71,6 +75,10 @@ export interface BotRuntime {
   embedder: ClipEmbedder;
   registry: CheckpointRegistry;
   training: TrainingRunner;
+  /** Scaled mode (DATABASE_URL): the job queue, for /metrics. */
+  jobs: JobQueue | null;
+  /** Scaled mode with LOCAL_WORKER: the generation worker in this process. */
+  localWorker: GenerationWorker | null;
   /** Stops training (checkpoint first), the queue and the store. */
   close(): Promise<void>;
 }
@@ -86,17 +94,41 @@ export interface BotRuntimeOptions {
   decorateSamplers?: (provider: SamplerProvider) => SamplerProvider;
 }
 
+/** The database of scaled mode, migrated (Graphile Worker's schema, the job tables, the store's tables). */
+async function openScaledDatabase(url: string, applicationName: string, max: number): Promise<pg.Pool> {
+  // A burst of requests waits its turn for a connection (admission is one at a time): a wait in the pool is
+  // not an outage (a database that is down refuses connections at once), so allow it 30 s.
+  const pool = createPgPool(url, { applicationName, max, connectionTimeoutMs: 30_000 });
+  try {
+    await migrateJobs(pool);
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    if (isDatabaseUnavailable(err)) {
+      throw new UserError(`Cannot reach the database of DATABASE_URL (${(err as Error).message}). Check the URL and that PostgreSQL is up.`, { cause: err });
+    }
+    throw err;
+  }
+  return pool;
+}
+
 /**
  * Builds the bot core over the real model side (ClipEmbedder, CheckpointRegistry, samplers from createSampler:
  * ONNX Runtime off the event loop when it works, else TensorFlow.js, as SAMPLER_ENGINE says; sharp image grids),
- * the SQLite store and the training runner. Loads CLIP; checkpoints load on first use.
+ * the store and the training runner. Loads CLIP; checkpoints load on first use.
+ *
+ * With DATABASE_URL (scaled mode) the store is PostgreSQL and generations are jobs for workers (src/jobs): the
+ * core submits them and decodes nothing, unless LOCAL_WORKER runs a generation worker in this process too.
  */
-export async function createBotRuntime(config: Pick<BotConfig, 'DATA_DIR' | 'CLIP_MODEL' | 'ADMIN_USER_IDS'> & Partial<Pick<BotConfig, 'DISCORD_ADMIN_GUILD_IDS' | 'DATABASE_URL'>>,
+export async function createBotRuntime(config: Pick<BotConfig, 'DATA_DIR' | 'CLIP_MODEL' | 'ADMIN_USER_IDS'>
+  & Partial<Pick<BotConfig, 'DISCORD_ADMIN_GUILD_IDS' | 'DATABASE_URL' | 'LOCAL_WORKER' | 'WORKER_CONCURRENCY' | 'ADMISSION_MAX_WAIT_S'>>,
   opts: BotRuntimeOptions = {}): Promise<BotRuntime> {
   const dataDir = path.resolve(config.DATA_DIR);
   const backend = await initBackend();
   log.info({ backend: backend.backend, gpu: backend.gpu, dataDir }, 'tensorflow backend ready');
-  const store = await openBotStore({ databaseUrl: config.DATABASE_URL, file: path.join(dataDir, 'bot.sqlite'), applicationName: 'cvae-ingress' });
+  const pool = config.DATABASE_URL ? await openScaledDatabase(config.DATABASE_URL, 'cvae-ingress', 20) : null;
+  const store = await openBotStore(pool
+    ? { databaseUrl: config.DATABASE_URL, pool }
+    : { file: path.join(dataDir, 'bot.sqlite') });
   const orphans = await store.runs.failOrphans();
   if (orphans) log.warn({ orphans }, 'marked training runs of a previous process as failed');
   const embedder = await ClipEmbedder.load({ model: config.CLIP_MODEL, quantized: opts.clipQuantized });
@@ -116,21 +148,57 @@ export async function createBotRuntime(config: Pick<BotConfig, 'DATA_DIR' | 'CLI
     extraArgs: opts.trainingExtraArgs, env: trainingChildEnv({ ...process.env, DATA_DIR: dataDir, CLIP_MODEL: config.CLIP_MODEL }),
     minUpdateIntervalMs: opts.minUpdateIntervalMs,
   });
+  const admins = new AdminPolicy(config.ADMIN_USER_IDS, { platformAdminGuilds: config.DISCORD_ADMIN_GUILD_IDS });
+  const jobs = pool ? createJobQueue({
+    pool, maxWaitS: config.ADMISSION_MAX_WAIT_S, maxCount: 4,
+    getGeneration: (id) => store.generations.get(id),
+    isAdmin: (actor) => admins.isAdmin(actor),
+    checkModel: (actor, model) => checkModelChoice({ admins, store, catalog: registry }, actor, model),
+  }) : null;
+  const decorated = opts.decorateSamplers ? opts.decorateSamplers(samplers) : samplers;
   const core = createBotCore({
-    store, embedder, samplers: opts.decorateSamplers ? opts.decorateSamplers(samplers) : samplers, catalog: registry, renderer: displayRenderer(), training,
-    admins: new AdminPolicy(config.ADMIN_USER_IDS, { platformAdminGuilds: config.DISCORD_ADMIN_GUILD_IDS }), queue: opts.queue,
+    store, embedder, samplers: decorated, catalog: registry, renderer: displayRenderer(), training, admins, queue: opts.queue,
+    ...(pool && jobs ? {
+      jobs: { submitter: jobs, ...createJobReplies(pool) },
+      // Every worker drops its cached samplers and loads the new model for its next batch.
+      onModelChanged: async (name: string) => { samplers.clear(); await notifyModelChanged(pool, name); },
+    } : {}),
   });
+  // Scaled mode on one machine: this process also takes generation jobs (with its own CLIP and samplers).
+  const localDeliveries = pool && config.LOCAL_WORKER ? workerDeliveries(config as Partial<BotConfig>) : null;
+  const localWorker = pool && localDeliveries ? await startGenerationWorker({
+    pool, runBatch: createBatchSampler({ embedder, samplers: decorated }).runBatch, renderer: displayRenderer(),
+    recorder: { insert: (r) => store.generations.insert(r), attachMessage: (id, ref, i) => store.generations.attachMessage(id, ref, i) },
+    deliveries: localDeliveries.deliveries, concurrency: config.WORKER_CONCURRENCY,
+    engine: engineLabel(process.env.SAMPLER_ENGINE ?? 'auto'), onModelChanged: () => samplers.clear(),
+  }) : null;
+  if (pool) log.info({ localWorker: Boolean(localWorker), maxWaitS: config.ADMISSION_MAX_WAIT_S }, 'scaled mode: generations are jobs in PostgreSQL');
   return {
-    core, store, embedder, registry, training,
+    core, store, embedder, registry, training, jobs, localWorker,
     async close() {
       await training.stop();
       await training.idle();
       await core.close();
+      await localWorker?.stop();
+      await localDeliveries?.close();
       samplers.clear();
       await embedder.dispose();
       await store.close();
+      await pool?.end();
     },
   };
+}
+
+/**
+ * Reply deliveries of a generation worker, from the chat settings: Slack with the bot token's Web API client,
+ * Discord over REST only (the interaction webhook, or the channel once its token expired; never the gateway).
+ */
+function workerDeliveries(config: Partial<BotConfig>): { deliveries: Partial<Record<'discord' | 'slack' | 'web', ReplyDelivery>>; close(): Promise<void> } {
+  const deliveries: Partial<Record<'discord' | 'slack' | 'web', ReplyDelivery>> = {};
+  if (config.SLACK_BOT_TOKEN) deliveries.slack = createSlackJobDelivery({ botToken: config.SLACK_BOT_TOKEN, apiUrl: config.SLACK_API_URL });
+  const discord = config.DISCORD_TOKEN ? createDiscordRestClient(config) : null;
+  if (discord) deliveries.discord = createDiscordReplyDelivery({ client: discord });
+  return { deliveries, close: async () => { await discord?.destroy(); } };
 }
 
 /** How long stop() waits for a start-up still loading (CLIP download...) before closing anyway. */
@@ -218,11 +286,29 @@ export async function startApp(opts: AppOptions = {}): Promise<RunningApp> {
   }
 
   health.setCheck('clip', () => (loadError ? { ok: false, detail: loadError } : clipState));
+  // Scaled mode without a local worker decodes nothing here: the model is the workers' to load.
+  const decodesHere = !config.DATABASE_URL || config.LOCAL_WORKER;
   health.setCheck('model', async () => {
     if (!samplers) return { ok: false, detail: loadError ? 'not loaded (CLIP failed)' : 'waiting for CLIP' };
+    if (!decodesHere) {
+      const active = await runtime?.registry.active().catch(() => null);
+      return active ? { ok: true, detail: `${active.name}, decoded by the workers` } : { ok: false, detail: 'no model is active' };
+    }
     const s = await samplers.inner.get();
     return { ok: true, detail: `${s.name} (${s.meta.preset}, ${s.meta.resolution} px)` };
   });
+  if (config.DATABASE_URL) {
+    health.setCheck('database', async () => {
+      const rt = runtime;
+      if (!rt?.jobs) return { ok: false, detail: loadError ? 'not connected' : 'connecting' };
+      try {
+        const s = await rt.jobs.stats();
+        return { ok: true, detail: `reachable; ${s.queued} queued, ${s.running} running, ${s.liveWorkers} live worker(s)` };
+      } catch (err) {
+        return { ok: false, detail: `unreachable: ${(err as Error).message}` };
+      }
+    });
+  }
   health.setCheck('decoder', () => decoderWorkerHealth());
   health.setCheck('engine', () => decoderEngineHealth());
   if (playground) health.setCheck('playground', () => ({ ok: server.listening, detail: server.listening ? 'serving' : 'not listening' }));
@@ -244,7 +330,11 @@ export async function startApp(opts: AppOptions = {}): Promise<RunningApp> {
       const clipModel = pickClipModel(env.CLIP_MODEL, served?.meta ?? null);
       clipState = { ok: false, detail: `loading ${clipModel}` };
       const admins = withPlayground ? [...new Set([...config.ADMIN_USER_IDS, `${PLAYGROUND_ACTOR.platform}:${PLAYGROUND_ACTOR.userId}`])] : config.ADMIN_USER_IDS;
-      runtime = await createBotRuntime({ DATA_DIR: dataDir, CLIP_MODEL: clipModel, ADMIN_USER_IDS: admins, DISCORD_ADMIN_GUILD_IDS: config.DISCORD_ADMIN_GUILD_IDS }, {
+      runtime = await createBotRuntime({
+        DATA_DIR: dataDir, CLIP_MODEL: clipModel, ADMIN_USER_IDS: admins, DISCORD_ADMIN_GUILD_IDS: config.DISCORD_ADMIN_GUILD_IDS,
+        DATABASE_URL: config.DATABASE_URL, LOCAL_WORKER: config.LOCAL_WORKER, WORKER_CONCURRENCY: config.WORKER_CONCURRENCY,
+        ADMISSION_MAX_WAIT_S: config.ADMISSION_MAX_WAIT_S,
+      }, {
         // Options are spread over the runner's defaults, so none is passed as undefined.
         trainingExtraArgs: [],
         ...(chat ? {} : { minUpdateIntervalMs: 2_000 }), // a local page can take progress every 2 s
@@ -258,7 +348,7 @@ export async function startApp(opts: AppOptions = {}): Promise<RunningApp> {
       clipState = { ok: true, detail: runtime.embedder.modelId };
       const training = runtime.training;
       metrics.attach({
-        store: runtime.store, queue: runtime.core.queue, training,
+        store: runtime.store, queue: runtime.core.queue, training, ...(runtime.jobs ? { jobs: runtime.jobs } : {}),
         trainingProgress: () => training.progress()?.fraction ?? null,
         diskUsage: cachedDataDirUsage(dataDir),
       });
@@ -266,7 +356,7 @@ export async function startApp(opts: AppOptions = {}): Promise<RunningApp> {
         const rt = runtime;
         stopPruning = schedulePrune(() => pruneDataDir(dataDir, retention, { store: rt.store, protect: rt.training.busy ? [rt.training.currentRunId ?? ''] : [] }), retention.everyHours);
       }
-      if (samplers) {
+      if (samplers && decodesHere) {
         await (samplers as TimedSamplerProvider).inner.get().then(
           (s) => log.info({ model: s.name, clipModel: s.meta.clipModel }, 'serving model loaded'),
           (err: Error) => log.warn({ reason: err.message }, 'no model is served yet'),
@@ -416,14 +506,9 @@ export async function startWorkerApp(opts: WorkerAppOptions = {}): Promise<Runni
         attachMessage: (id, ref, imageIndex) => store.generations.attachMessage(id, ref, imageIndex),
       };
     }
-    const deliveries: Partial<Record<'discord' | 'slack' | 'web', ReplyDelivery>> = {};
-    if (config.SLACK_BOT_TOKEN) deliveries.slack = createSlackJobDelivery({ botToken: config.SLACK_BOT_TOKEN, apiUrl: config.SLACK_API_URL });
-    if (config.DISCORD_TOKEN) {
-      // REST only (never logs into the gateway): the interaction webhook, or the channel once its token expired.
-      const client = createDiscordRestClient(config);
-      closers.push(() => client.destroy());
-      deliveries.discord = createDiscordReplyDelivery({ client });
-    }
+    const built = workerDeliveries(config);
+    closers.push(() => built.close());
+    const deliveries = { ...built.deliveries };
     Object.assign(deliveries, opts.deliveries);
     const { runBatch } = createBatchSampler({ embedder, samplers });
     const worker = await startGenerationWorker({

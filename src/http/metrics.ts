@@ -31,6 +31,8 @@ export interface MetricsSources {
   diskUsage?: () => Promise<Record<string, number>>;
   /** The engine and device that decode images here (src/model/decoder-engine.ts), null before a sampler loaded. */
   decoderEngine?: () => { engine: string; device: string } | null;
+  /** Scaled mode: the shared job queue (src/jobs/job-queue.ts), read from the database at each scrape. */
+  jobs?: { stats(): Promise<{ queued: number; running: number; liveWorkers: number; imagesPerS: number }> };
 }
 
 /** What the metrics read from the store. */
@@ -128,6 +130,23 @@ export class AppMetrics {
         if (e) this.set({ engine: e.engine, device: e.device }, 1);
       },
     });
+    // Scaled mode: one read of the job tables per scrape, shared by the four gauges.
+    let jobStats: Promise<{ queued: number; running: number; liveWorkers: number; imagesPerS: number } | null> | null = null;
+    const readJobStats = () => (jobStats ??= (self.sources.jobs?.stats().catch(() => null) ?? Promise.resolve(null))
+      .finally(() => setImmediate(() => { jobStats = null; })));
+    const jobGauge = (name: string, help: string, pick: (s: { queued: number; running: number; liveWorkers: number; imagesPerS: number }) => number) =>
+      new client.Gauge({
+        name, help, registers,
+        async collect() {
+          if (!self.sources.jobs) return;
+          const s = await readJobStats();
+          if (s) this.set(pick(s));
+        },
+      });
+    jobGauge('cvae_jobs_queued', 'Scaled mode: generation requests waiting for a worker (all ingresses).', (s) => s.queued);
+    jobGauge('cvae_jobs_running', 'Scaled mode: generation requests a worker is drawing.', (s) => s.running);
+    jobGauge('cvae_workers_live', 'Scaled mode: generation workers that beat in the last seconds.', (s) => s.liveWorkers);
+    jobGauge('cvae_workers_images_per_second', 'Scaled mode: summed measured throughput of the live workers.', (s) => s.imagesPerS);
     new client.Gauge({
       name: 'cvae_disk_usage_bytes', help: 'Disk use of the data directory by part (checkpoints, datasets, clip_cache, database, total).',
       labelNames: ['part'], registers,

@@ -36,7 +36,7 @@ import { GENERATE_TASK, graphileLogger, type GenerationJobPayload } from './sche
 import { listenForModelChanges, type ModelListener } from './worker-model-listener.js';
 import { claimRequest, finishRequest, generationIdFor, linkGeneration, noteAttemptError } from './worker-requests.js';
 import { untilDatabaseAnswers, waitForDatabase } from './worker-db-wait.js';
-import { createWebJobDelivery } from './worker-web-delivery.js';
+import { createWebJobDelivery, storeReply } from './worker-web-delivery.js';
 import { isDatabaseUnavailable } from '../util/postgres.js';
 
 const log = childLogger('generation-worker');
@@ -225,7 +225,15 @@ export async function startGenerationWorker(deps: GenerationWorkerDeps): Promise
       generationId, prompt: job.prompt, seeds: job.seeds, model: out.model, userId: actor.userId, grid, images,
       text: generationSummary(record),
     };
-    const delivered = await delivery.deliver(target, reply);
+    if (target.platform !== 'web') {
+      // Kept for "Image N" buttons, which any ingress answers from here (a web reply stores itself in deliver).
+      await storeReply(deps.pool, reply, { withGrid: false }).catch((err: Error) =>
+        log.warn({ generationId, reason: err.message }, 'could not keep the images; Image N buttons will ask to reroll'));
+    }
+    // Visible to the user: a crash from here on must not make a retry post the images again (at-least-once
+    // delivery narrowed to the moment between the platform's answer and this update).
+    const posted = () => db('mark the request delivered', () => finishRequest(deps.pool, p.requestId, 'delivered'));
+    const delivered = await delivery.deliver(target, reply, posted);
     // Posted: from here on a failure must not make a retry post it again.
     for (const m of delivered) {
       await deps.recorder.attachMessage(generationId, m.messageRef, m.imageIndex).catch((err: Error) =>

@@ -20,21 +20,37 @@ export function createWebJobDelivery(pool: pg.Pool): ReplyDelivery {
   return {
     async deliver(target: ReplyTarget, reply: ImagineReply): Promise<DeliveredMessage[]> {
       if (target.platform !== 'web') throw new Error(`the web delivery got a ${target.platform} reply target`);
-      const stored: StoredReply = {
-        generationId: reply.generationId, prompt: reply.prompt, seeds: reply.seeds, model: reply.model, userId: reply.userId, text: reply.text,
-      };
-      const res = await pool.query(
-        `insert into generation_results (request_id, reply, grid, images)
-         select request_id, $2::jsonb, $3, $4 from generation_requests where generation_id = $1
-         on conflict (request_id) do update set reply = excluded.reply, grid = excluded.grid, images = excluded.images`,
-        [reply.generationId, JSON.stringify(stored), reply.grid, reply.images]);
-      if (!res.rowCount) throw new Error(`no generation request made generation ${reply.generationId}`);
+      await storeReply(pool, reply, { withGrid: true });
       return [];
     },
     async apologise(): Promise<void> {
       // The request's error (set by the worker when it fails it) is the apology the ingress shows.
     },
   };
+}
+
+/**
+ * Stores a generation's reply and per-image PNGs under the request that made it. Every generation's images are
+ * kept (chat targets too, without the grid), so an ingress answers "Image N" without a decoder of its own.
+ */
+export async function storeReply(pool: pg.Pool, reply: ImagineReply, opts: { withGrid: boolean }): Promise<void> {
+  const stored: StoredReply = {
+    generationId: reply.generationId, prompt: reply.prompt, seeds: reply.seeds, model: reply.model, userId: reply.userId, text: reply.text,
+  };
+  const res = await pool.query(
+    `insert into generation_results (request_id, reply, grid, images)
+     select request_id, $2::jsonb, $3, $4 from generation_requests where generation_id = $1
+     on conflict (request_id) do update set reply = excluded.reply, grid = excluded.grid, images = excluded.images`,
+    [reply.generationId, JSON.stringify(stored), opts.withGrid ? reply.grid : null, reply.images]);
+  if (!res.rowCount) throw new Error(`no generation request made generation ${reply.generationId}`);
+}
+
+/** The stored PNG of image `index` of a generation made by a worker, or null (not stored, or pruned). */
+export async function readStoredImage(pool: pg.Pool, generationId: string, index: number): Promise<Buffer | null> {
+  const { rows } = await pool.query<{ png: Buffer | null }>(
+    `select g.images[$2::int + 1] as png from generation_results g join generation_requests r on r.request_id = g.request_id
+     where r.generation_id = $1`, [generationId, index]);
+  return rows[0]?.png ?? null;
 }
 
 /** Where a request stands, as the ingress that waits on it reads it. */

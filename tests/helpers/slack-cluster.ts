@@ -114,6 +114,9 @@ export async function startSlackCluster(opts: SlackClusterOptions): Promise<Slac
     if (opts.mode !== 'scaled') throw new Error('workers run in scaled mode only');
     const before = await liveWorkers().catch(() => 0);
     const w = spawn(process.execPath, nodeArgs('src/worker.ts'), { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Workers run on other machines in production; on this one they yield the CPU to the ingress, whose acks
+    // Slack waits for (3 s), as a separate machine would let it.
+    if (w.pid) try { os.setPriority(w.pid, 10); } catch { /* not permitted: run at the same priority */ }
     keepLog(`worker-${workers.length + 1}`, w);
     workers.push(w);
     children.push(w);

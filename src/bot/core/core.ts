@@ -17,6 +17,7 @@ import { generationSummary } from './generation-summary.js';
 import { feedbackKind, type BotStore, type GenerationKind, type GenerationRecord } from './store/index.js';
 import type { Embedder, ImageRenderer, ModelCatalog, SamplerProvider } from './deps.js';
 import type { TrainingRunner } from './training-runner.js';
+import type { GenerationAsk, JobSubmitter } from './jobs-types.js';
 import type { Actor, BotCore, ImagineHooks, ImagineOptions, ImagineReply, ReactionEvent, TrainingProgressSink } from './types.js';
 
 const log = childLogger('bot-core');
@@ -33,8 +34,23 @@ export interface BotCoreDeps {
   queue?: ImagineQueueOptions;
   /** Most images per request (default 4). */
   maxCount?: number;
-  /** Called after a model switch (e.g. to drop cached samplers). */
-  onModelChanged?: (name: string) => void;
+  /** Called after a model switch (e.g. to drop cached samplers, tell the workers). */
+  onModelChanged?: (name: string) => void | Promise<void>;
+  /**
+   * Scaled mode (DATABASE_URL): generation runs in workers. Adapters that can name a reply target submit jobs
+   * themselves (`core.jobs`); imagine/reroll/variations here (the playground) submit a job for the `web` target
+   * and wait for its reply; Image N reads the PNGs the worker kept. Nothing is decoded in this process.
+   */
+  jobs?: ScaledGeneration;
+}
+
+/** What the core needs in scaled mode (see src/jobs). */
+export interface ScaledGeneration {
+  submitter: JobSubmitter;
+  /** The reply of a `web` job once a worker has made it; a UserError with the apology when it failed. */
+  awaitReply(requestId: string): Promise<ImagineReply>;
+  /** PNG of image `index` of a generation a worker made, or null when it was not kept. */
+  storedImage(generationId: string, index: number): Promise<Buffer | null>;
 }
 
 /** The bot core plus lifecycle. */
@@ -55,6 +71,18 @@ async function userFacing<T>(call: Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * Who may name which model in /imagine: anyone the served one or a published one, admins any. Throws a
+ * UserError otherwise. Shared by the in-process queue and the scaled-mode job queue.
+ */
+export async function checkModelChoice(deps: Pick<BotCoreDeps, 'admins' | 'store' | 'catalog'>, actor: Actor, model: string | null | undefined): Promise<void> {
+  if (model == null || deps.admins.isAdmin(actor) || await userFacing(deps.store.runs.isPublished(model))) return;
+  const served = (await deps.catalog.list()).find((m) => m.active)?.name;
+  if (model === served) return;
+  log.info({ platform: actor.platform, userId: actor.userId, model }, 'unpublished model refused');
+  throw new UserError(`Model \`${model}\` is not published. Leave out the model to use the served one, or ask an admin to \`/model publish ${model}\`.`);
+}
+
 /** Builds the bot core over its injected dependencies. */
 export function createBotCore(deps: BotCoreDeps): BotCoreHandle {
   const maxCount = deps.maxCount ?? 4;
@@ -71,6 +99,10 @@ export function createBotCore(deps: BotCoreDeps): BotCoreHandle {
     parentId: string | null, hooks?: ImagineHooks): Promise<ImagineReply> {
     if (closing) return Promise.reject(new UserError('The bot is shutting down; please try again in a minute.'));
     const p = generateNow(actor, job, model, kind, parentId, hooks);
+    return track(p);
+  }
+
+  function track<T>(p: Promise<T>): Promise<T> {
     inFlight.add(p);
     const forget = () => { inFlight.delete(p); };
     p.then(forget, forget);
@@ -82,14 +114,20 @@ export function createBotCore(deps: BotCoreDeps): BotCoreHandle {
    * model is loaded now (its ONNX export made), bounded by the provider, so the queue never waits on a load.
    */
   async function admit(actor: Actor, model: string | undefined): Promise<void> {
-    if (model !== undefined && !deps.admins.isAdmin(actor) && !(await userFacing(deps.store.runs.isPublished(model)))) {
-      const served = (await deps.catalog.list()).find((m) => m.active)?.name;
-      if (model !== served) {
-        log.info({ platform: actor.platform, userId: actor.userId, model }, 'unpublished model refused');
-        throw new UserError(`Model \`${model}\` is not published. Leave out the model to use the served one, or ask an admin to \`/model publish ${model}\`.`);
-      }
-    }
+    await checkModelChoice(deps, actor, model);
     await deps.samplers.get(model);
+  }
+
+  /** Scaled mode: one job for the `web` target, awaited here; the worker decodes, records and stores the reply. */
+  function generateAsJob(actor: Actor, ask: GenerationAsk, hooks?: ImagineHooks): Promise<ImagineReply> {
+    if (closing) return Promise.reject(new UserError('The bot is shutting down; please try again in a minute.'));
+    const scaled = deps.jobs!;
+    return track((async () => {
+      const receipt = await scaled.submitter.submit(actor, ask, { platform: 'web' }, `web:${crypto.randomUUID()}`);
+      if (receipt.position > 1) await hooks?.onQueued?.(receipt.position);
+      const reply = await scaled.awaitReply(receipt.requestId);
+      return reply;
+    })());
   }
 
   async function generateNow(actor: Actor, job: GenerationJob, model: string | undefined, kind: GenerationKind,
@@ -134,7 +172,10 @@ export function createBotCore(deps: BotCoreDeps): BotCoreHandle {
   const core: BotCoreHandle = {
     queue,
 
+    jobs: deps.jobs?.submitter,
+
     async imagine(actor: Actor, opts: ImagineOptions, hooks?: ImagineHooks): Promise<ImagineReply> {
+      if (deps.jobs) return generateAsJob(actor, { kind: 'imagine', options: opts }, hooks);
       const prompt = validatePrompt(opts.prompt);
       const count = validateCount(opts.count, maxCount);
       const seed = validateSeed(opts.seed) ?? randomSeed();
@@ -143,11 +184,13 @@ export function createBotCore(deps: BotCoreDeps): BotCoreHandle {
     },
 
     async reroll(actor: Actor, generationId: string, hooks?: ImagineHooks): Promise<ImagineReply> {
+      if (deps.jobs) return generateAsJob(actor, { kind: 'reroll', generationId }, hooks);
       const g = await getGeneration(generationId);
       return generate(actor, { prompt: g.prompt, seeds: seedsFrom(randomSeed(), g.seeds.length), variationSeed: null }, g.model, 'reroll', g.id, hooks);
     },
 
     async variations(actor: Actor, generationId: string, hooks?: ImagineHooks): Promise<ImagineReply> {
+      if (deps.jobs) return generateAsJob(actor, { kind: 'variations', generationId }, hooks);
       const g = await getGeneration(generationId);
       return generate(actor, { prompt: g.prompt, seeds: g.seeds, variationSeed: randomSeed() }, g.model, 'variations', g.id, hooks);
     },
@@ -158,6 +201,12 @@ export function createBotCore(deps: BotCoreDeps): BotCoreHandle {
       if (!Number.isInteger(index) || index < 0 || index >= g.seeds.length) throw new UserError(`That generation has images 1 to ${g.seeds.length}.`);
       const text = generationSummary({ ...g, seeds: [g.seeds[index]] });
       if (cached) return { png: cached.pngs[index], text };
+      if (deps.jobs) {
+        // A worker made it and kept its images; this process has no decoder.
+        const png = await userFacing(deps.jobs.storedImage(generationId, index));
+        if (!png) throw new UserError(`That image is no longer kept. Ask /imagine for the same prompt with seed ${g.seeds[index]} to draw it again.`);
+        return { png, text };
+      }
       // Not cached any more: the same seed and embedding give the same image.
       const out = await queue.submit({ userKey: 'system:single-image', batchKey: g.model, size: 1,
         payload: { prompt: g.prompt, seeds: [g.seeds[index]], variationSeed: g.variationSeed } });
@@ -219,10 +268,17 @@ export function createBotCore(deps: BotCoreDeps): BotCoreHandle {
       deps.admins.require(actor, '/model use');
       const n = validateModelName(name);
       const entry = await deps.catalog.resolve(n);
-      await deps.samplers.get(n); // loads it and refuses a CLIP mismatch before switching
+      if (deps.jobs) {
+        // Workers load it (this process decodes nothing): refuse a CLIP mismatch from the checkpoint's record.
+        if (!sameClipModel(entry.meta.clipModel, deps.embedder.modelId)) {
+          throw new UserError(`\`${n}\` was trained with CLIP \`${entry.meta.clipModel}\`, not the one served (\`${deps.embedder.modelId}\`).`);
+        }
+      } else {
+        await deps.samplers.get(n); // loads it and refuses a CLIP mismatch before switching
+      }
       await deps.catalog.activate(n);
       await userFacing(deps.store.runs.markServed(n)); // a model served once stays pickable by everyone (published)
-      deps.onModelChanged?.(n);
+      await deps.onModelChanged?.(n);
       log.info({ model: n, platform: actor.platform, userId: actor.userId }, 'served model switched');
       return `Now serving \`${n}\` (${entry.meta.preset}, ${entry.meta.resolution} px).`;
     },

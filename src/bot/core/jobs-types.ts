@@ -59,8 +59,12 @@ export interface DeliveredMessage {
 
 /** Posts a finished generation, or an apology, to a reply target through one platform's REST API. */
 export interface ReplyDelivery {
-  /** Posts the reply (text, grid, buttons); returns the messages that show it, for the caller to record. */
-  deliver(target: ReplyTarget, reply: ImagineReply): Promise<DeliveredMessage[]>;
+  /**
+   * Posts the reply (text, grid, buttons); returns the messages that show it, for the caller to record.
+   * `posted` is called as soon as the user can see the images, before follow-up steps (finding the share
+   * message, posting buttons): from then on a crash must not make a retry post them a second time.
+   */
+  deliver(target: ReplyTarget, reply: ImagineReply, posted?: () => Promise<void>): Promise<DeliveredMessage[]>;
   /** Tells the asker the request could not be done (a worker died twice, the model failed...). */
   apologise(target: ReplyTarget, text: string): Promise<void>;
 }

@@ -36,7 +36,7 @@ const TOKEN_GONE = new Set<number | string>([RESTJSONErrorCodes.InvalidWebhookTo
 
 /** The Discord delivery: {@link ReplyDelivery} plus what the HTTP route needs to answer other interactions. */
 export interface DiscordReplyDelivery extends ReplyDelivery {
-  deliver(target: DiscordTarget, reply: ImagineReply): Promise<DeliveredMessage[]>;
+  deliver(target: DiscordTarget, reply: ImagineReply, posted?: () => Promise<void>): Promise<DeliveredMessage[]>;
   /** Tells who asked privately (ephemeral follow-up, the public placeholder removed); a channel post once the token is gone. */
   apologise(target: DiscordTarget, text: string): Promise<void>;
   /** Edits the interaction's reply to `message` (a channel post once the token is gone); resolves with the message id. */
@@ -116,8 +116,9 @@ export function createDiscordReplyDelivery(opts: DiscordWebhookDeliveryOptions):
     show,
     followUpPrivately,
 
-    async deliver(target, reply) {
+    async deliver(target, reply, posted) {
       const messageRef = await show(target, generationMessage(reply));
+      await posted?.();
       return [{ messageRef }];
     },
 

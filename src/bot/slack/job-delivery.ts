@@ -41,7 +41,7 @@ export function createSlackJobDelivery(opts: SlackJobDeliveryOptions): ReplyDeli
   });
 
   return {
-    async deliver(target: ReplyTarget, reply: ImagineReply): Promise<DeliveredMessage[]> {
+    async deliver(target: ReplyTarget, reply: ImagineReply, posted?: () => Promise<void>): Promise<DeliveredMessage[]> {
       const { channelId, threadTs } = slackTarget(target);
       const delivered: DeliveredMessage[] = [];
       // publishGeneration reports the file share message (what reactions attach to) through attachMessage.
@@ -50,7 +50,7 @@ export function createSlackJobDelivery(opts: SlackJobDeliveryOptions): ReplyDeli
           delivered.push(imageIndex === undefined ? { messageRef } : { messageRef, imageIndex });
         },
       };
-      await publishGeneration(client, collector, channelId, reply, { ...opts.shareLookup, threadTs });
+      await publishGeneration(client, collector, channelId, reply, { ...opts.shareLookup, threadTs, onUploaded: posted });
       return delivered;
     },
 

@@ -108,7 +108,7 @@ export async function publishGeneration(
   core: Pick<BotCore, 'attachMessage'>,
   channel: string,
   reply: ImagineReply,
-  opts: ShareLookupOptions & { threadTs?: string } = {},
+  opts: ShareLookupOptions & { threadTs?: string; onUploaded?: () => Promise<void> } = {},
 ): Promise<PublishedGeneration> {
   try {
     const fileId = await uploadPng(client, {
@@ -120,6 +120,7 @@ export async function publishGeneration(
       altText: `Generated from the prompt: ${reply.prompt}`.slice(0, 1000),
       threadTs: opts.threadTs,
     });
+    await opts.onUploaded?.();
     const messageTs = await findShareTs(client, fileId, channel, opts);
     if (messageTs) await core.attachMessage(reply.generationId, slackMessageRef(channel, messageTs));
     const posted = await client.chat.postMessage({
