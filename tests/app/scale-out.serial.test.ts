@@ -10,6 +10,9 @@
  *   the dead one's jobs).
  * - PostgreSQL restarts: requests during the outage are refused politely, the processes reconnect by
  *   themselves and requests afterwards get their images.
+ *
+ * A `.serial.test.ts` file: `npm test` runs it after the others, alone, because its timings (acks within 3 s,
+ * images within 60 s) are about this machine's two cores, which a parallel test file would share.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
