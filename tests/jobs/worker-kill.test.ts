@@ -49,9 +49,15 @@ describe('a worker killed with SIGKILL mid-batch', () => {
     try {
       await doomed.printed('sampling');
       await settledRequests(pool, ids, ['running']); // the doomed worker holds all four, mid-batch
-      const { rows: beats } = await pool.query<{ graphile_worker_ids: string[] }>(`select graphile_worker_ids from worker_heartbeats where worker_id = 'doomed'`);
-      const { rows: locks } = await pool.query<{ locked_by: string }>('select distinct locked_by from graphile_worker.jobs where locked_by is not null');
-      for (const l of locks) assert.ok(beats[0].graphile_worker_ids.includes(l.locked_by), 'the heartbeat lists the ids its jobs are locked by');
+      // The heartbeat lists the Graphile ids its jobs are locked by (written by the beat that follows a new id).
+      const listed = async () => {
+        const { rows: beats } = await pool.query<{ graphile_worker_ids: string[] }>(`select graphile_worker_ids from worker_heartbeats where worker_id = 'doomed'`);
+        const { rows: locks } = await pool.query<{ locked_by: string }>('select distinct locked_by from graphile_worker.jobs where locked_by is not null');
+        return locks.length > 0 && locks.every((l) => beats[0]?.graphile_worker_ids.includes(l.locked_by));
+      };
+      const until = Date.now() + 10_000;
+      while (!(await listed()) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      assert.ok(await listed(), 'the heartbeat lists the ids its jobs are locked by');
 
       const samplers = new FakeSamplers();
       survivor = await startGenerationWorker({
