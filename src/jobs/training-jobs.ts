@@ -53,6 +53,13 @@ export interface TrainJobPayload {
   dataset: string | null;
 }
 
+/**
+ * Owner of a run recorded by an ingress until a training worker claims it: not the ingress's own owner id, whose
+ * RunStore.failOrphans would take the waiting run for one the ingress died with. A waiting run is failed only
+ * when its heartbeat goes stale (no worker took it for RUN_STALE_AFTER_MS).
+ */
+export const QUEUED_RUN_OWNER = 'training-queue';
+
 /** Message of a run stopped while its job was still waiting for the worker. */
 export const STOPPED_BEFORE_START = 'stopped before it started';
 
@@ -252,9 +259,13 @@ export class ClusterTrainingRunner implements TrainingControl {
       const { rows: [going] } = await c.query<{ id: string }>(
         `select id from runs where status = 'running' and heartbeat_at >= $1 order by started_at desc limit 1`, [staleCutoff()]);
       if (going) throw new UserError(`A training run (\`${going.id}\`) is already going. Use \`/train status\` or \`/train stop\`.`);
-      const { rows: [queued] } = await c.query<{ key: string | null }>(
-        `select key from graphile_worker.jobs where task_identifier = $1 and locked_at is null and attempts < max_attempts limit 1`, [TRAIN_TASK]);
-      if (queued) throw new UserError(`A training run (\`${queued.key ?? 'queued'}\`) is waiting to start. Use \`/train status\` or \`/train stop\`.`);
+      // A job still waiting whose run is no longer going (failed as stale meanwhile) is dropped; a live one refuses.
+      const { rows: queued } = await c.query<{ id: string; key: string | null; live: boolean }>(
+        `select j.id, j.key, coalesce(r.status = 'running', false) as live from graphile_worker.jobs j left join runs r on r.id = j.key
+         where j.task_identifier = $1 and j.locked_at is null and j.attempts < j.max_attempts`, [TRAIN_TASK]);
+      const live = queued.find((q) => q.live);
+      if (live) throw new UserError(`A training run (\`${live.key}\`) is waiting to start. Use \`/train status\` or \`/train stop\`.`);
+      if (queued.length) await c.query('select graphile_worker.complete_jobs($1::bigint[])', [queued.map((q) => q.id)]);
       const { rows: [workers] } = await c.query<{ n: number }>(
         `select count(*)::int as n from worker_heartbeats where role = 'train' and seen_at > now() - make_interval(secs => $1)`,
         [this.o.liveWorkerWindowS]);
@@ -263,7 +274,7 @@ export class ClusterTrainingRunner implements TrainingControl {
       await c.query(
         `insert into runs (id, preset, epochs, dataset, platform, channel_id, user_id, status, started_at, owner, heartbeat_at)
          values ($1, $2, $3, $4, $5, $6, $7, 'running', $8, $9, $10)`,
-        [id, preset, payload.epochs, dataset, actor.platform, actor.channelId, actor.userId, now, this.o.runs.owner, new Date().toISOString()]);
+        [id, preset, payload.epochs, dataset, actor.platform, actor.channelId, actor.userId, now, QUEUED_RUN_OWNER, new Date().toISOString()]);
       await c.query('insert into training_controls (run_id, origin) values ($1, $2)', [id, this.o.runs.owner]);
       await c.query('select graphile_worker.add_job($1, $2::json, queue_name := $3, job_key := $4, max_attempts := 1)',
         [TRAIN_TASK, JSON.stringify(payload), TRAINING_QUEUE, id]);

@@ -26,6 +26,7 @@ import type { TrainingProgressSink } from '../bot/core/types.js';
 import { WorkerHeartbeat } from './heartbeat.js';
 import { listenOnChannels, type ChannelListener } from './pg-listener.js';
 import { graphileLogger } from './schema.js';
+import { untilDatabaseAnswers, waitForDatabase } from './worker-db-wait.js';
 import {
   STOPPED_BEFORE_START, TRAIN_TASK, TRAINING_STOP_CHANNEL, acknowledgeStop, migrateTrainingJobs, notifyTrainingProgress,
   stopRequested, storeTrainingImage, type TrainJobPayload,
@@ -64,8 +65,13 @@ export async function startTrainingWorker(deps: TrainingWorkerDeps): Promise<Tra
   const workerId = deps.workerId ?? `${os.hostname()}-train-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
   const { pool, runs } = deps;
   await migrateTrainingJobs(pool);
+  // The end of a run is recorded even across a database restart (else a finished run would be failed as an orphan).
+  // Object.create keeps every other RunStore method (and its `this`) as is.
+  const durableRuns: RunStore = Object.create(runs, {
+    finish: { value: (id: string, f: Parameters<RunStore['finish']>[1]) => untilDatabaseAnswers(pool, 'record the end of the run', () => runs.finish(id, f)) },
+  });
   // Progress stored often (every 2 s at most) so `/train status` on any ingress is fresh; the ingress throttles chat edits.
-  const runner = new TrainingRunner({ minUpdateIntervalMs: 2000, ...deps.runner, runs });
+  const runner = new TrainingRunner({ minUpdateIntervalMs: 2000, ...deps.runner, runs: durableRuns });
   const heartbeat = new WorkerHeartbeat({ pool, workerId, role: 'train', sweptTasks: [TRAIN_TASK], ...deps.heartbeat });
   let stopping: Promise<void> | null = null;
 
@@ -129,7 +135,7 @@ export async function startTrainingWorker(deps: TrainingWorkerDeps): Promise<Tra
     }
     heartbeat.addGraphileWorkerId(helpers.job.locked_by);
     if (stopping) {
-      await finishUnstarted(p.runId, 'failed', 'the training worker was stopping');
+      await finishUnstarted(p.runId, 'failed', 'the training worker stopped before it could start the run; please start it again');
       return;
     }
     // Runs this host died with are failed before this one is claimed (claimed, it has our owner too).
@@ -155,41 +161,79 @@ export async function startTrainingWorker(deps: TrainingWorkerDeps): Promise<Tra
       await notifyTrainingProgress(pool, p.runId);
       return;
     }
-    // A stop asked between the claim and the child's start.
-    await checkStop();
+    // A stop asked between the claim and the child's start (by an admin, or this worker stopping).
+    if (stopping) await runner.stop();
+    else await checkStop();
     await runner.idle();
     await notifyTrainingProgress(pool, p.runId).catch(() => undefined);
     log.info({ runId: p.runId }, 'training job done');
   }
 
-  await heartbeat.start();
-  let graphile: Runner;
-  try {
+  /** A Graphile Worker job runner taking `train` jobs one at a time. */
+  async function startRunner(): Promise<{ runner: Runner; ids: Set<string> }> {
+    const ids = new Set<string>();
     const events: WorkerEvents = new EventEmitter();
-    events.on('worker:create', ({ worker }) => heartbeat.addGraphileWorkerId(worker.workerId));
-    graphile = await run({
+    events.on('worker:create', ({ worker }) => {
+      ids.add(worker.workerId);
+      heartbeat.addGraphileWorkerId(worker.workerId);
+    });
+    const graphileRunner = await run({
       pgPool: pool, concurrency: 1, noHandleSignals: true, logger: graphileLogger(), events,
       pollInterval: deps.pollIntervalMs ?? 2000,
-      parsedCronItems: [],
+      parsedCronItems: [], // no cron: otherwise it looks for a ./crontab file
       preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
       taskList: { [TRAIN_TASK]: train },
     });
+    return { runner: graphileRunner, ids };
+  }
+
+  /**
+   * A runner that ends while the worker is not stopping (the database went away as it recorded a job's end) is
+   * replaced; its jobs are freed by the sweepers once its ids are no longer listed (never retried: max_attempts 1).
+   */
+  function watch(current: { runner: Runner; ids: Set<string> }): void {
+    const restart = async (reason: unknown) => {
+      if (stopping) return;
+      log.error({ reason: (reason as Error)?.message ?? 'ended' }, 'the training job runner stopped unexpectedly; starting a new one');
+      heartbeat.forgetGraphileWorkerIds(current.ids);
+      for (;;) {
+        await waitForDatabase(pool);
+        if (stopping) return;
+        try {
+          const next = await startRunner();
+          if (stopping) { await next.runner.stop().catch(() => undefined); return; }
+          active = next;
+          watch(next);
+          return;
+        } catch (err) {
+          log.warn({ reason: (err as Error).message }, 'could not start a new training job runner yet');
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      }
+    };
+    current.runner.promise.then(() => restart(null), restart);
+  }
+
+  await heartbeat.start();
+  let active: { runner: Runner; ids: Set<string> };
+  try {
+    active = await startRunner();
   } catch (err) {
     clearInterval(stopChecker);
     await listener.stop();
     await heartbeat.stop();
     throw err;
   }
+  watch(active);
   log.info({ workerId, owner: runs.owner }, 'training worker started');
 
   async function stop(): Promise<void> {
     log.info({ workerId, runId: runner.currentRunId }, 'training worker stopping');
-    if (runner.busy) {
-      // The run ends 'stopped' with a checkpoint; its job then completes.
-      await runner.stop();
-      await runner.idle();
-    }
-    await graphile.stop().catch((err: Error) => log.warn({ reason: err.message }, 'the job runner did not stop cleanly'));
+    // No new job from here; the run going is stopped (checkpoint first, run 'stopped') and its job completes.
+    const graphileStopped = active.runner.stop();
+    if (runner.busy) await runner.stop();
+    await graphileStopped.catch((err: Error) => log.warn({ reason: err.message }, 'the job runner did not stop cleanly'));
+    await runner.idle();
     clearInterval(stopChecker);
     await listener.stop();
     await heartbeat.stop();

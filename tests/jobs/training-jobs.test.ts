@@ -17,7 +17,9 @@ import { startWorkerApp, type RunningTrainingWorkerApp } from '../../src/app.js'
 import { openBotStore, type BotStore } from '../../src/bot/core/store/index.js';
 import type { TrainingImage, TrainingProgress } from '../../src/bot/core/training-progress.js';
 import type { Actor, TrainingProgressSink } from '../../src/bot/core/types.js';
-import { ClusterTrainingRunner, createClusterTrainingRunner, TRAIN_TASK } from '../../src/jobs/training-jobs.js';
+import {
+  ClusterTrainingRunner, createClusterTrainingRunner, notifyTrainingProgress, storeTrainingImage, TRAIN_TASK,
+} from '../../src/jobs/training-jobs.js';
 import { CheckpointRegistry } from '../../src/model/registry.js';
 import { getPreset } from '../../src/model/presets.js';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
@@ -60,9 +62,9 @@ describe('training as a job', { timeout: 300_000 }, () => {
     await server?.stop();
   });
 
-  async function ingress(url: string, pool: pg.Pool, owner: string): Promise<{ store: BotStore; runner: ClusterTrainingRunner }> {
+  async function ingress(url: string, pool: pg.Pool, owner: string, minUpdateIntervalMs = 0): Promise<{ store: BotStore; runner: ClusterTrainingRunner }> {
     const store = await openBotStore({ databaseUrl: url, pool, owner });
-    const runner = await createClusterTrainingRunner({ pool, runs: store.runs, checkPreset: (n) => { getPreset(n); }, minUpdateIntervalMs: 0, stopConfirmMs: 20_000 });
+    const runner = await createClusterTrainingRunner({ pool, runs: store.runs, checkPreset: (n) => { getPreset(n); }, minUpdateIntervalMs, stopConfirmMs: 20_000 });
     cleanup.push(() => runner.close());
     return { store, runner };
   }
@@ -170,6 +172,41 @@ describe('training as a job', { timeout: 300_000 }, () => {
     assert.equal((await pool.query('select 1 from graphile_worker.jobs where key = $1', [runId])).rowCount, 0, 'its job completed');
   });
 
+  it('throttles the edits sent to the sink (the final one always goes) while every ingress sees the stored progress', async () => {
+    const { url, pool } = await migratedDatabase(server, 'traint');
+    cleanup.push(() => pool.end());
+    const a = await ingress(url, pool, 'ingress-a', 60_000);
+    const b = await ingress(url, pool, 'ingress-b');
+    await pool.query(`insert into worker_heartbeats (worker_id, role) values ('trainer', 'train')`);
+    const seen = recordingSink();
+    const runId = /`(tiny-[\w-]+)`/.exec(await a.runner.start(admin, { preset: 'tiny', epochs: 2 }, seen.sink))![1];
+    // What a training worker does: each progress update stored, then NOTIFY; an epoch image stored (and notified).
+    const losses = { total: 900, bce: 880, kl: 19, ssim: 0.1 };
+    const ref = { runId, preset: 'tiny', epochs: 2 };
+    for (const step of [1, 2, 3]) {
+      await b.store.runs.setProgress(runId, { ...ref, state: 'training', fraction: step / 8, epoch: 1, step, totalSteps: 8, losses, imagesPerSec: 10, etaSec: 5 });
+      await notifyTrainingProgress(pool, runId);
+    }
+    const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 1, 2, 3]);
+    await storeTrainingImage(pool, runId, { kind: 'samples', epoch: 1, epochs: 2, valLoss: 850, best: true, png });
+    // The image arrives after the steps were read (one read at a time per run): the step edits were held back.
+    await seen.until('the epoch image', () => seen.images.length === 1);
+    assert.deepEqual(seen.images[0], { kind: 'samples', epoch: 1, epochs: 2, valLoss: 850, best: true, png });
+    // One edit went out at once (the queued run, or the first step read), nothing more within the interval.
+    assert.equal(seen.updates.length, 1, JSON.stringify(seen.updates));
+    assert.equal(a.runner.progress()?.state, 'training');
+    assert.match(await b.runner.status(), new RegExp(`Training run \`${runId}\`: epoch 1/2, step 3/8`));
+    assert.equal(a.runner.currentRunId, runId);
+
+    await b.store.runs.finish(runId, { status: 'completed', bestValLoss: 800, checkpointDir: '/ckpt/best',
+      progress: { ...ref, state: 'finished', reason: 'completed', epochsCompleted: 2, bestValLoss: 800, registered: runId, fraction: 1 } });
+    await notifyTrainingProgress(pool, runId);
+    await a.runner.idle();
+    assert.equal(seen.updates.length, 2, JSON.stringify(seen.updates));
+    assert.equal(seen.updates[1].state, 'finished');
+    assert.equal(a.runner.busy, false);
+  });
+
   it('stops a run still waiting for a worker without starting it', async () => {
     const { url, pool } = await migratedDatabase(server, 'trainq');
     cleanup.push(() => pool.end());
@@ -187,6 +224,16 @@ describe('training as a job', { timeout: 300_000 }, () => {
     assert.ok(seen.updates.slice(0, -1).every((u) => u.state === 'starting'), JSON.stringify(seen.updates));
     assert.equal((await a.store.runs.get(runId))!.status, 'stopped');
     assert.equal((await pool.query('select 1 from graphile_worker.jobs where key = $1', [runId])).rowCount, 0, 'the job is gone');
+
+    // A waiting run refuses a second start; once its run has gone stale (no worker took it for minutes), the next
+    // start fails it and drops its job.
+    const second = /`(tiny-[\w-]+)`/.exec(await a.runner.start(admin, { preset: 'tiny' }, recordingSink().sink))![1];
+    await assert.rejects(a.runner.start(admin, { preset: 'tiny' }, recordingSink().sink), new RegExp(`\\(\`${second}\`\\) is already going`));
+    await pool.query(`update runs set heartbeat_at = $1 where id = $2`, [new Date(Date.now() - 3_600_000).toISOString(), second]);
+    const third = /`(tiny-[\w-]+)`/.exec(await a.runner.start(admin, { preset: 'tiny' }, recordingSink().sink))![1];
+    const { rows } = await pool.query<{ key: string }>('select key from graphile_worker.jobs order by id');
+    assert.deepEqual(rows.map((r) => r.key), [third]);
+    assert.equal((await a.store.runs.get(second))!.status, 'failed');
   });
 
   it('a restarted training worker fails the run it died with at once and never runs its job again', async () => {
