@@ -52,9 +52,9 @@ import { createSlackJobDelivery } from './bot/slack/job-delivery.js';
 import { createDiscordReplyDelivery, createDiscordRestClient } from './bot/discord/webhook-delivery.js';
 import { startGenerationWorker, type GenerationRecorder, type GenerationWorker, type GenerationWorkerDeps } from './jobs/generation-worker.js';
 import { migrateJobs } from './jobs/schema.js';
-import { startTrainingWorker, type TrainingWorker, type TrainingWorkerDeps } from './jobs/training-worker.js';
 import { createPgPool, isDatabaseUnavailable } from './util/postgres.js';
 import { samplerEngineFromEnv } from './model/sampler-factory.js';
+import { startTrainingWorker, type TrainingWorker, type TrainingWorkerDeps } from './jobs/training-worker.js';
 
 const log = childLogger('app');
 
