@@ -13,6 +13,7 @@
  * (the trainer saves a checkpoint first) while the platforms are still connected to report it, then
  * disconnect the platforms, close the HTTP server, the models and SQLite.
  */
+import os from 'node:os';
 import path from 'node:path';
 import { childLogger } from './log.js';
 import { loadConfig, type BotConfig } from './config/env.js';
@@ -57,6 +58,7 @@ import { notifyModelChanged } from './jobs/worker-model-listener.js';
 import type pg from 'pg';
 import { createPgPool, isDatabaseUnavailable } from './util/postgres.js';
 import { samplerEngineFromEnv } from './model/sampler-factory.js';
+import { startTrainingWorker, type TrainingWorker, type TrainingWorkerDeps } from './jobs/training-worker.js';
 
 const log = childLogger('app');
 
@@ -447,6 +449,25 @@ export interface WorkerAppOptions {
   deliveries?: Partial<Record<'discord' | 'slack' | 'web', ReplyDelivery>>;
   /** Worker settings (tests: shorter heartbeats, a quicker poll). */
   worker?: Pick<GenerationWorkerDeps, 'heartbeat' | 'batch' | 'pollIntervalMs' | 'workerId'>;
+  /** `--train` worker settings (tests: a small synthetic run, quicker beats and polls). */
+  training?: TrainingWorkerSettings;
+}
+
+/** Settings of a training worker ({@link startWorkerApp} with `train`). */
+export interface TrainingWorkerSettings extends Pick<TrainingWorkerDeps, 'heartbeat' | 'pollIntervalMs' | 'workerId' | 'stopCheckMs'> {
+  /** Extra arguments of every `train` child (e.g. `--synthetic 48 --batch-size 8`). */
+  extraArgs?: string[];
+  /** Minimum time between stored progress updates, ms (default 2000). */
+  minUpdateIntervalMs?: number;
+  /** Owner id of the runs it trains (default `<host>:train`: stable, so a restarted trainer fails the run it died with). */
+  owner?: string;
+}
+
+/** A running training worker process. */
+export interface RunningTrainingWorkerApp {
+  trainer: TrainingWorker;
+  /** Graceful stop: the run going is stopped (checkpoint first, run 'stopped'), then the store and pool closed. */
+  stop(): Promise<void>;
 }
 
 /** A running worker process. */
@@ -462,16 +483,17 @@ export interface RunningWorkerApp {
  * when nothing is active, the CLIP the model was trained with, samplers from createSampler), then takes jobs.
  * `/model use` elsewhere reaches it through `cvae_model_changed` (cached samplers dropped).
  */
-export async function startWorkerApp(opts: WorkerAppOptions = {}): Promise<RunningWorkerApp> {
+export async function startWorkerApp(opts: WorkerAppOptions & { train: true }): Promise<RunningTrainingWorkerApp>;
+export async function startWorkerApp(opts?: WorkerAppOptions & { train?: false }): Promise<RunningWorkerApp>;
+export async function startWorkerApp(opts: WorkerAppOptions): Promise<RunningWorkerApp | RunningTrainingWorkerApp>;
+export async function startWorkerApp(opts: WorkerAppOptions = {}): Promise<RunningWorkerApp | RunningTrainingWorkerApp> {
   const env = opts.env ?? process.env;
-  if (opts.train) {
-    throw new UserError('Training workers (`npm run worker -- --train`) are not available yet: start training from chat with `/train start` on the bot host.');
-  }
   const config = loadConfig(env, { require: [] });
   if (!config.DATABASE_URL) {
     throw new UserError('DATABASE_URL is not set: a worker takes its jobs from the PostgreSQL database the bot queues them in. '
       + 'Set DATABASE_URL=postgres://user:password@host:5432/db (the same as the bot\'s), or run just `npm start` for the single-process bot.');
   }
+  if (opts.train) return startTrainingWorkerApp(config.DATABASE_URL, path.resolve(config.DATA_DIR), env, opts.training ?? {});
   const dataDir = path.resolve(config.DATA_DIR);
   const pool = createPgPool(config.DATABASE_URL, { applicationName: 'cvae-worker', max: Math.min(20, config.WORKER_CONCURRENCY + 4) });
   const closers: (() => Promise<void> | void)[] = [() => pool.end()];
@@ -522,6 +544,43 @@ export async function startWorkerApp(opts: WorkerAppOptions = {}): Promise<Runni
       worker,
       stop: () => (stopping ??= worker.stop().then(closeAll)),
     };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+/**
+ * The `--train` worker (`npm run worker -- --train`, on the training host): takes training jobs one at a time and
+ * runs them with the TrainingRunner (a `cvae train` child), storing progress in the shared store, writing and
+ * registering checkpoints under DATA_DIR (the shared volume). Loads no model itself.
+ */
+async function startTrainingWorkerApp(databaseUrl: string, dataDir: string, env: NodeJS.ProcessEnv, settings: TrainingWorkerSettings): Promise<RunningTrainingWorkerApp> {
+  const pool = createPgPool(databaseUrl, { applicationName: 'cvae-train-worker', max: 6 });
+  const closers: (() => Promise<void> | void)[] = [() => pool.end()];
+  const closeAll = async () => {
+    for (const close of closers.reverse()) await Promise.resolve().then(close).catch((err) => log.warn({ err }, 'closing the training worker failed'));
+  };
+  try {
+    await migrateJobs(pool).catch((err: unknown) => {
+      if (isDatabaseUnavailable(err)) throw new UserError(`The worker cannot reach its database (${(err as Error).message}). Check DATABASE_URL and that PostgreSQL is up.`, { cause: err });
+      throw err;
+    });
+    const store = await openBotStore({ databaseUrl, pool, applicationName: 'cvae-train-worker', owner: settings.owner ?? `${os.hostname()}:train` });
+    closers.push(() => store.close());
+    const registry = new CheckpointRegistry(path.join(dataDir, 'checkpoints'));
+    const trainer = await startTrainingWorker({
+      pool, runs: store.runs,
+      runner: {
+        catalog: registry, checkPreset: (name) => { getPreset(name); },
+        runsDir: path.join(dataDir, 'checkpoints'), datasetsDir: path.join(dataDir, 'datasets'), lockFile: path.join(dataDir, 'training.lock'),
+        extraArgs: settings.extraArgs, env: trainingChildEnv({ ...env, DATA_DIR: dataDir }),
+        minUpdateIntervalMs: settings.minUpdateIntervalMs,
+      },
+      workerId: settings.workerId, heartbeat: settings.heartbeat, pollIntervalMs: settings.pollIntervalMs, stopCheckMs: settings.stopCheckMs,
+    });
+    let stopping: Promise<void> | null = null;
+    return { trainer, stop: () => (stopping ??= trainer.stop().then(closeAll)) };
   } catch (err) {
     await closeAll();
     throw err;

@@ -1,6 +1,6 @@
 /**
  * The worker process itself (`node --import tsx src/worker.ts`, what `npm run worker` runs): a clear message
- * without DATABASE_URL or with `--train`; with a database, the tiny CLIP and a tiny checkpoint it answers a
+ * without DATABASE_URL (with or without `--train`); with a database, the tiny CLIP and a tiny checkpoint it answers a
  * Slack job through the (fake) Slack Web API once and a web job through the database, records the generations
  * in DATA_DIR's store, and exits 0 on SIGTERM after leaving the heartbeat table.
  */
@@ -61,11 +61,11 @@ describe('worker process', () => {
     assert.match(w.stderr(), /^error: DATABASE_URL is not set/m);
   });
 
-  it('says training workers are not available yet for --train', async () => {
+  it('says DATABASE_URL is needed for --train too (training workers take their jobs from it)', async () => {
     const w = runWorker({ DATA_DIR: dataDir }, ['--train']);
     const [code] = await w.exited;
     assert.equal(code, 1);
-    assert.match(w.stderr(), /not available yet/);
+    assert.match(w.stderr(), /DATABASE_URL is not set/);
   });
 
   it('answers Slack and web jobs, records them, and stops gracefully on SIGTERM', async () => {

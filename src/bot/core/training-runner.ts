@@ -52,6 +52,24 @@ export interface TrainingRunnerOptions {
   now?: () => number;
 }
 
+/**
+ * What the core and the composition root use of a training runner: {@link TrainingRunner} in one process, or the
+ * scaled mode's ClusterTrainingRunner (src/jobs/training-jobs.ts), which queues the run for a training worker.
+ */
+export interface TrainingControl {
+  /** True while a run is going (the cluster runner: one it knows of). */
+  readonly busy: boolean;
+  /** The id of the run going now, or null. */
+  readonly currentRunId: string | null;
+  start(actor: Actor, opts: { preset: string; epochs?: number; dataset?: string }, sink: TrainingProgressSink): Promise<string>;
+  status(): Promise<string>;
+  stop(): Promise<string>;
+  /** Resolves when the run this process watches has ended. */
+  idle(): Promise<void>;
+  /** Where the current run stands; null when none is going. */
+  progress(): TrainingProgress | null;
+}
+
 interface ActiveRun {
   id: string;
   preset: string;
@@ -71,7 +89,7 @@ interface ActiveRun {
 }
 
 /** Runs and watches training child processes, one at a time per host. */
-export class TrainingRunner {
+export class TrainingRunner implements TrainingControl {
   private run: ActiveRun | null = null;
   /** A start between its checks and its child being spawned (the lock is held then too). */
   private starting = false;
@@ -105,8 +123,13 @@ export class TrainingRunner {
     return this.run !== null;
   }
 
-  /** Starts a run; resolves with the message to show once the child is started. */
-  async start(actor: Actor, opts: { preset: string; epochs?: number; dataset?: string }, sink: TrainingProgressSink): Promise<string> {
+  /**
+   * Starts a run; resolves with the message to show once the child is started. `recorded`: the run is already
+   * recorded in the store under this id and claimed by this process (a training job of scaled mode, whose
+   * ingress recorded it): the store checks and the insert are the caller's, only the child is started here.
+   */
+  async start(actor: Actor, opts: { preset: string; epochs?: number; dataset?: string }, sink: TrainingProgressSink,
+    recorded?: { runId: string }): Promise<string> {
     const preset = opts.preset.trim();
     if (!isValidName(preset)) throw new UserError('Preset names use letters, digits, `.`, `-` and `_`.');
     this.o.checkPreset?.(preset);
@@ -118,7 +141,7 @@ export class TrainingRunner {
     if (this.starting) throw new UserError('A training run is already starting or going. Use `/train status` or `/train stop`.');
     this.acquireLock();
     this.starting = true;
-    const id = `${preset}-${new Date(this.o.now()).toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-')}-${crypto.randomBytes(2).toString('hex')}`;
+    const id = recorded?.runId ?? `${preset}-${new Date(this.o.now()).toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-')}-${crypto.randomBytes(2).toString('hex')}`;
     const outDir = path.join(this.o.runsDir, id);
     try {
       await fsp.mkdir(this.o.runsDir, { recursive: true });
@@ -129,14 +152,16 @@ export class TrainingRunner {
       const cmd = this.o.command ?? { file: process.execPath, args: ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts')], cwd: repoRoot };
       // One run at a time across every process sharing the store (the lock file covers this host only). Runs left
       // 'running' by a process that died (this owner's, or stale ones) are marked failed first.
-      const orphans = await this.o.runs.failOrphans().catch((err: unknown) => { throw storeError(err); });
-      if (orphans) log.warn({ orphans }, 'marked training runs of a process that died as failed');
-      const elsewhere = await this.o.runs.running().catch((err: unknown) => { throw storeError(err); });
-      if (elsewhere) throw new UserError(`A training run (\`${elsewhere.id}\`) is already going. Use \`/train status\` or \`/train stop\`.`);
-      await this.o.runs.start({
-        id, preset, epochs: opts.epochs ?? null, dataset: opts.dataset ?? null, platform: actor.platform,
-        channelId: actor.channelId, userId: actor.userId, startedAt: new Date(this.o.now()).toISOString(),
-      }).catch((err: unknown) => { throw storeError(err); });
+      if (!recorded) {
+        const orphans = await this.o.runs.failOrphans().catch((err: unknown) => { throw storeError(err); });
+        if (orphans) log.warn({ orphans }, 'marked training runs of a process that died as failed');
+        const elsewhere = await this.o.runs.running().catch((err: unknown) => { throw storeError(err); });
+        if (elsewhere) throw new UserError(`A training run (\`${elsewhere.id}\`) is already going. Use \`/train status\` or \`/train stop\`.`);
+        await this.o.runs.start({
+          id, preset, epochs: opts.epochs ?? null, dataset: opts.dataset ?? null, platform: actor.platform,
+          channelId: actor.channelId, userId: actor.userId, startedAt: new Date(this.o.now()).toISOString(),
+        }).catch((err: unknown) => { throw storeError(err); });
+      }
       const child = spawn(cmd.file, [...cmd.args, ...trainArgs], {
         cwd: cmd.cwd ?? repoRoot,
         env: this.o.env,

@@ -10,7 +10,7 @@ export function register(program: Command): void {
   program
     .command('worker')
     .description('take generation jobs from the PostgreSQL queue in DATABASE_URL, decode them and reply in chat (scaled mode)')
-    .option('--train', 'take training jobs instead (not available yet)')
+    .option('--train', 'take training jobs instead (one run at a time; checkpoints under DATA_DIR/checkpoints)')
     .action(async (opts: { train?: boolean }) => {
       const app = await startWorkerApp({ train: Boolean(opts.train) });
       await stopOnSignals(app);
