@@ -37,7 +37,7 @@ import type { ImageRenderer, SamplerProvider } from './bot/core/deps.js';
 import type { ImagineQueueOptions } from './bot/core/queue.js';
 import { CheckpointSamplerProvider } from './bot/core/sampler-provider.js';
 import { openBotStore, type BotStore } from './bot/core/store/index.js';
-import { TrainingRunner } from './bot/core/training-runner.js';
+import { TrainingRunner, type TrainingControl } from './bot/core/training-runner.js';
 import { trainingChildEnv } from './bot/core/training-env.js';
 import { discordGatewayEnabled, startDiscord } from './bot/discord/index.js';
 import { startDiscordInteractions } from './bot/discord/interactions-http.js';
@@ -54,6 +54,7 @@ import { startGenerationWorker, type GenerationRecorder, type GenerationWorker, 
 import { migrateJobs } from './jobs/schema.js';
 import { createJobQueue, type JobQueue } from './jobs/job-queue.js';
 import { createJobReplies } from './jobs/job-replies.js';
+import { createClusterTrainingRunner } from './jobs/training-jobs.js';
 import { notifyModelChanged } from './jobs/worker-model-listener.js';
 import type pg from 'pg';
 import { createPgPool, isDatabaseUnavailable } from './util/postgres.js';
@@ -76,7 +77,13 @@ export interface BotRuntime {
   store: BotStore;
   embedder: ClipEmbedder;
   registry: CheckpointRegistry;
-  training: TrainingRunner;
+  /** Training: a child process of this one, or (scaled mode) jobs a training worker runs. */
+  training: TrainingControl;
+  /**
+   * Before this process goes: a run it trains itself saves a checkpoint and stops; in scaled mode the run
+   * belongs to the training worker and goes on (this process only stops listening to it).
+   */
+  releaseTraining(): Promise<void>;
   /** Scaled mode (DATABASE_URL): the job queue, for /metrics. */
   jobs: JobQueue | null;
   /** Scaled mode with LOCAL_WORKER: the generation worker in this process. */
@@ -143,13 +150,24 @@ export async function createBotRuntime(config: Pick<BotConfig, 'DATA_DIR' | 'CLI
       'the active model was trained with another CLIP model; /imagine will refuse it until an admin switches models or CLIP_MODEL');
   }
   const samplers = new CheckpointSamplerProvider({ registry, load: (dir) => createSampler(dir), clipModel: embedder.modelId });
-  const training = new TrainingRunner({
+  // Scaled mode: /train start queues a job for `npm run worker -- --train` (one run at a time in the cluster).
+  const cluster = pool ? await createClusterTrainingRunner({
+    pool, runs: store.runs, checkPreset: (name) => { getPreset(name); }, minUpdateIntervalMs: opts.minUpdateIntervalMs,
+  }) : null;
+  const training: TrainingControl = cluster ?? new TrainingRunner({
     runs: store.runs, catalog: registry, checkPreset: (name) => { getPreset(name); },
     runsDir: path.join(dataDir, 'checkpoints'), datasetsDir: path.join(dataDir, 'datasets'), lockFile: path.join(dataDir, 'training.lock'),
     // Only what training reads: the chat tokens and secrets stay in this process.
     extraArgs: opts.trainingExtraArgs, env: trainingChildEnv({ ...process.env, DATA_DIR: dataDir, CLIP_MODEL: config.CLIP_MODEL }),
     minUpdateIntervalMs: opts.minUpdateIntervalMs,
   });
+  const releaseTraining = async () => {
+    if (cluster) await cluster.close();
+    else {
+      await training.stop();
+      await training.idle();
+    }
+  };
   const admins = new AdminPolicy(config.ADMIN_USER_IDS, { platformAdminGuilds: config.DISCORD_ADMIN_GUILD_IDS });
   const jobs = pool ? createJobQueue({
     pool, maxWaitS: config.ADMISSION_MAX_WAIT_S, maxCount: 4,
@@ -176,10 +194,9 @@ export async function createBotRuntime(config: Pick<BotConfig, 'DATA_DIR' | 'CLI
   }) : null;
   if (pool) log.info({ localWorker: Boolean(localWorker), maxWaitS: config.ADMISSION_MAX_WAIT_S }, 'scaled mode: generations are jobs in PostgreSQL');
   return {
-    core, store, embedder, registry, training, jobs, localWorker,
+    core, store, embedder, registry, training, releaseTraining, jobs, localWorker,
     async close() {
-      await training.stop();
-      await training.idle();
+      await releaseTraining();
       await core.close();
       await localWorker?.stop();
       await localDeliveries?.close();
@@ -406,7 +423,7 @@ export async function startApp(opts: AppOptions = {}): Promise<RunningApp> {
       // checkpoint and reports its end, while the platforms can still deliver those messages.
       await Promise.all([
         rt.core.close(),
-        rt.training.stop().then(() => rt.training.idle()),
+        rt.releaseTraining(),
       ]).catch((err) => log.warn({ err }, 'draining the queue or stopping training failed'));
       // The queue has answered; the playground renders and records what it got before the store closes.
       await playground?.idle();

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { createBotRuntime, type BotRuntime } from '../../src/app.js';
 import type { BotCoreHandle } from '../../src/bot/core/core.js';
 import type { BotStore } from '../../src/bot/core/store/index.js';
-import type { TrainingRunner } from '../../src/bot/core/training-runner.js';
+import type { TrainingControl } from '../../src/bot/core/training-runner.js';
 import type { ImagineQueueOptions } from '../../src/bot/core/queue.js';
 import type { LoadedSampler, SamplerProvider } from '../../src/bot/core/deps.js';
 import type { CheckpointRegistry } from '../../src/model/registry.js';
@@ -24,7 +24,7 @@ export interface E2eCore {
   core: BotCoreHandle;
   store: BotStore;
   catalog: CheckpointRegistry;
-  training: TrainingRunner;
+  training: TrainingControl;
   dataDir: string;
   modelName: string;
   /** Makes the next sampler calls wait until the returned function is called. */

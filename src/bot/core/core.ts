@@ -16,7 +16,7 @@ import { createBatchSampler, type GenerationJob, type GenerationOutput } from '.
 import { generationSummary } from './generation-summary.js';
 import { feedbackKind, type BotStore, type GenerationKind, type GenerationRecord } from './store/index.js';
 import type { Embedder, ImageRenderer, ModelCatalog, SamplerProvider } from './deps.js';
-import type { TrainingRunner } from './training-runner.js';
+import type { TrainingControl } from './training-runner.js';
 import type { GenerationAsk, JobSubmitter } from './jobs-types.js';
 import type { Actor, BotCore, ImagineHooks, ImagineOptions, ImagineReply, ReactionEvent, TrainingProgressSink } from './types.js';
 
@@ -29,7 +29,8 @@ export interface BotCoreDeps {
   catalog: ModelCatalog;
   renderer: ImageRenderer;
   admins: AdminPolicy;
-  training: TrainingRunner;
+  /** The training runner: a child process here, or (scaled mode) training jobs for a training worker. */
+  training: TrainingControl;
   /** Queue settings for the default in-process queue. */
   queue?: ImagineQueueOptions;
   /** Most images per request (default 4). */
