@@ -17,7 +17,8 @@ import path from 'node:path';
 import { childLogger } from '../log.js';
 import { CheckpointRegistry } from '../model/registry.js';
 import { DECODER_ONNX, DECODER_ONNX_INFO, onnxExportState } from '../model/onnx/checkpoint-export.js';
-import type { BotStore } from './core/store/index.js';
+import type { BotStore, PostgresBotStore } from './core/store/index.js';
+import { pruneFinishedRequests } from '../jobs/worker-requests.js';
 import { UserError } from '../errors.js';
 
 const log = childLogger('retention');
@@ -67,6 +68,8 @@ export interface PruneReport {
   onnxExportsRemoved: string[];
   generationsRemoved: number;
   feedbackRemoved: number;
+  /** Scaled mode: finished job requests removed, with the images workers kept for them. */
+  requestsRemoved: number;
   bytesFreed: number;
 }
 
@@ -101,7 +104,7 @@ export async function pruneDataDir(dataDir: string, settings: RetentionSettings,
   const dryRun = opts.dryRun ?? false;
   const report: PruneReport = {
     dryRun, runsRemoved: [], runsKept: [], namesForgotten: [], sampleFoldersRemoved: [], onnxExportsRemoved: [],
-    generationsRemoved: 0, feedbackRemoved: 0, bytesFreed: 0,
+    generationsRemoved: 0, feedbackRemoved: 0, requestsRemoved: 0, bytesFreed: 0,
   };
   const registry = new CheckpointRegistry(path.join(dataDir, 'checkpoints'));
   const { active, checkpoints, registered } = await registry.folders();
@@ -172,9 +175,10 @@ export async function pruneDataDir(dataDir: string, settings: RetentionSettings,
     const removed = await opts.store.generations.removeBefore(cutoff, { dryRun });
     report.generationsRemoved = removed.generations;
     report.feedbackRemoved = removed.feedback;
+    if (opts.store.kind === 'postgres') report.requestsRemoved = await pruneFinishedRequests((opts.store as PostgresBotStore).pool, cutoff, { dryRun });
   }
   log.info({ dryRun, runsRemoved: report.runsRemoved.length, sampleFolders: report.sampleFoldersRemoved.length,
-    onnxExports: report.onnxExportsRemoved.length, generations: report.generationsRemoved, feedback: report.feedbackRemoved,
+    onnxExports: report.onnxExportsRemoved.length, generations: report.generationsRemoved, feedback: report.feedbackRemoved, requests: report.requestsRemoved,
     bytesFreed: report.bytesFreed }, dryRun ? 'prune (dry run)' : 'pruned the data directory');
   return report;
 }

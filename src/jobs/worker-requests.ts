@@ -73,3 +73,19 @@ export async function finishRequest(pool: pg.Pool, requestId: string, status: 'd
     client.release(broken);
   }
 }
+
+/**
+ * Retention of scaled mode's request log: finished requests (delivered, failed, cancelled) older than `cutoff`
+ * go, with the replies and PNGs kept for them (generation_results cascades). Waiting and running ones stay.
+ * Returns how many went (or would go, with `dryRun`); 0 on a database without the job tables.
+ */
+export async function pruneFinishedRequests(pool: pg.Pool, cutoff: string, opts: { dryRun?: boolean } = {}): Promise<number> {
+  const { rows: [t] } = await pool.query<{ t: string | null }>(`select to_regclass('generation_requests')::text as t`);
+  if (!t?.t) return 0;
+  const where = `status in ('delivered', 'failed', 'cancelled') and coalesce(finished_at, created_at) < $1`;
+  if (opts.dryRun) {
+    const { rows: [n] } = await pool.query<{ n: string }>(`select count(*) as n from generation_requests where ${where}`, [cutoff]);
+    return Number(n.n);
+  }
+  return (await pool.query(`delete from generation_requests where ${where}`, [cutoff])).rowCount ?? 0;
+}

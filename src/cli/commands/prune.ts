@@ -45,6 +45,7 @@ export function formatPruneReport(r: PruneReport): string {
     r.namesForgotten.length ? `forgot model name(s): ${r.namesForgotten.join(', ')}` : '',
     `${verb} ${r.sampleFoldersRemoved.length} sample grid folder(s), ${r.onnxExportsRemoved.length} stale ONNX export(s)`,
     `${verb} ${r.generationsRemoved} generation(s) and ${r.feedbackRemoved} reaction(s)`,
+    r.requestsRemoved ? `${verb} ${r.requestsRemoved} finished job request(s) with the images kept for them` : '',
     `${r.dryRun ? 'would free' : 'freed'} ${mib(r.bytesFreed)}`,
   ].filter(Boolean).join('\n');
 }
