@@ -129,7 +129,8 @@ async function openScaledDatabase(url: string, applicationName: string, max: num
  * core submits them and decodes nothing, unless LOCAL_WORKER runs a generation worker in this process too.
  */
 export async function createBotRuntime(config: Pick<BotConfig, 'DATA_DIR' | 'CLIP_MODEL' | 'ADMIN_USER_IDS'>
-  & Partial<Pick<BotConfig, 'DISCORD_ADMIN_GUILD_IDS' | 'DATABASE_URL' | 'LOCAL_WORKER' | 'WORKER_CONCURRENCY' | 'ADMISSION_MAX_WAIT_S'>>,
+  & Partial<Pick<BotConfig, 'DISCORD_ADMIN_GUILD_IDS' | 'DATABASE_URL' | 'LOCAL_WORKER' | 'WORKER_CONCURRENCY' | 'ADMISSION_MAX_WAIT_S'
+    | 'SLACK_BOT_TOKEN' | 'SLACK_API_URL' | 'DISCORD_TOKEN' | 'DISCORD_API_URL'>>,
   opts: BotRuntimeOptions = {}): Promise<BotRuntime> {
   const dataDir = path.resolve(config.DATA_DIR);
   const backend = await initBackend();
@@ -185,7 +186,7 @@ export async function createBotRuntime(config: Pick<BotConfig, 'DATA_DIR' | 'CLI
     } : {}),
   });
   // Scaled mode on one machine: this process also takes generation jobs (with its own CLIP and samplers).
-  const localDeliveries = pool && config.LOCAL_WORKER ? workerDeliveries(config as Partial<BotConfig>) : null;
+  const localDeliveries = pool && config.LOCAL_WORKER ? workerDeliveries(config) : null;
   const localWorker = pool && localDeliveries ? await startGenerationWorker({
     pool, runBatch: createBatchSampler({ embedder, samplers: decorated }).runBatch, renderer: displayRenderer(),
     recorder: { insert: (r) => store.generations.insert(r), attachMessage: (id, ref, i) => store.generations.attachMessage(id, ref, i) },
@@ -212,7 +213,7 @@ export async function createBotRuntime(config: Pick<BotConfig, 'DATA_DIR' | 'CLI
  * Reply deliveries of a generation worker, from the chat settings: Slack with the bot token's Web API client,
  * Discord over REST only (the interaction webhook, or the channel once its token expired; never the gateway).
  */
-function workerDeliveries(config: Partial<BotConfig>): { deliveries: Partial<Record<'discord' | 'slack' | 'web', ReplyDelivery>>; close(): Promise<void> } {
+function workerDeliveries(config: Partial<Pick<BotConfig, 'SLACK_BOT_TOKEN' | 'SLACK_API_URL' | 'DISCORD_TOKEN' | 'DISCORD_API_URL'>>): { deliveries: Partial<Record<'discord' | 'slack' | 'web', ReplyDelivery>>; close(): Promise<void> } {
   const deliveries: Partial<Record<'discord' | 'slack' | 'web', ReplyDelivery>> = {};
   if (config.SLACK_BOT_TOKEN) deliveries.slack = createSlackJobDelivery({ botToken: config.SLACK_BOT_TOKEN, apiUrl: config.SLACK_API_URL });
   const discord = config.DISCORD_TOKEN ? createDiscordRestClient(config) : null;
@@ -353,6 +354,8 @@ export async function startApp(opts: AppOptions = {}): Promise<RunningApp> {
         DATA_DIR: dataDir, CLIP_MODEL: clipModel, ADMIN_USER_IDS: admins, DISCORD_ADMIN_GUILD_IDS: config.DISCORD_ADMIN_GUILD_IDS,
         DATABASE_URL: config.DATABASE_URL, LOCAL_WORKER: config.LOCAL_WORKER, WORKER_CONCURRENCY: config.WORKER_CONCURRENCY,
         ADMISSION_MAX_WAIT_S: config.ADMISSION_MAX_WAIT_S,
+        // A local worker posts replies itself, with the chat tokens.
+        SLACK_BOT_TOKEN: config.SLACK_BOT_TOKEN, SLACK_API_URL: config.SLACK_API_URL, DISCORD_TOKEN: config.DISCORD_TOKEN, DISCORD_API_URL: config.DISCORD_API_URL,
       }, {
         // Options are spread over the runner's defaults, so none is passed as undefined.
         trainingExtraArgs: [],

@@ -130,7 +130,7 @@ export async function startGenerationWorker(deps: GenerationWorkerDeps): Promise
     const t0 = performance.now();
     const out = await deps.runBatch(jobs, key);
     const images = out.reduce((n, o) => n + o.images.length, 0);
-    heartbeat.recordBatch(images, performance.now() - t0);
+    log.debug({ images, ms: Math.round(performance.now() - t0) }, 'decoded a batch');
     counts.batches++;
     counts.images += images;
     return out;
@@ -183,8 +183,11 @@ export async function startGenerationWorker(deps: GenerationWorkerDeps): Promise
       await giveUp(p, delivery, apologyFor(p.job.prompt, GAVE_UP));
       return;
     }
+    let delivered = 0;
+    heartbeat.busy.begin();
     try {
       await render(p, claim, delivery);
+      delivered = p.job.seeds.length;
     } catch (err) {
       if (isUserError(err)) {
         log.info({ requestId: p.requestId, reason: err.message }, 'request refused by the model or the platform');
@@ -197,6 +200,8 @@ export async function startGenerationWorker(deps: GenerationWorkerDeps): Promise
       if (isDatabaseUnavailable(err)) await waitForDatabase(deps.pool);
       await noteAttemptError(deps.pool, p.requestId, (err as Error).message ?? String(err)).catch(() => undefined);
       throw err;
+    } finally {
+      heartbeat.busy.end(delivered);
     }
   }
 

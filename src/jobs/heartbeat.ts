@@ -27,6 +27,46 @@ export function nextImagesPerS(previous: number | null, images: number, ms: numb
   return previous === null ? rate : alpha * rate + (1 - alpha) * previous;
 }
 
+/**
+ * What a worker delivers when loaded: images finished per second of busy wall time (while it holds at least one
+ * job), decode, rendering and posting included. Decode time alone would overstate it several times over (the
+ * posts take longer than the decode), and admission would then promise waits the workers cannot keep.
+ */
+export class BusyThroughput {
+  private inHand = 0;
+  private busySince = 0;
+  private busyMs = 0;
+  private images = 0;
+
+  constructor(private readonly now: () => number = () => performance.now()) {}
+
+  /** A job is taken. */
+  begin(): void {
+    if (this.inHand++ === 0) this.busySince = this.now();
+  }
+
+  /** A job ends, with the images it delivered (0 when it failed). */
+  end(images: number): void {
+    this.images += images;
+    if (this.inHand > 0 && --this.inHand === 0) this.busyMs += this.now() - this.busySince;
+  }
+
+  /**
+   * Images and busy ms since the last take; null when there is nothing to count, or while jobs are in hand and
+   * under `minMs` of busy time has passed (keep counting: a short window is noise).
+   */
+  take(minMs = 500): { images: number; ms: number } | null {
+    const now = this.now();
+    const ms = this.busyMs + (this.inHand > 0 ? now - this.busySince : 0);
+    if (ms <= 0 || (this.inHand > 0 && ms < minMs)) return null;
+    if (this.inHand > 0) this.busySince = now;
+    const out = { images: this.images, ms };
+    this.images = 0;
+    this.busyMs = 0;
+    return out;
+  }
+}
+
 export interface WorkerHeartbeatOptions {
   pool: pg.Pool;
   /** This process's id (the row's key). */
@@ -83,10 +123,13 @@ export class WorkerHeartbeat {
     for (const id of ids) this.graphileIds.delete(id);
   }
 
-  /** Counts a decoded batch in the throughput. */
+  /** Counts `images` finished in `ms` of busy time in the throughput. */
   recordBatch(images: number, ms: number): void {
     this.rate = nextImagesPerS(this.rate, images, ms);
   }
+
+  /** Jobs taken and finished, for the throughput written at each beat. */
+  readonly busy = new BusyThroughput();
 
   /** Writes the first beat, then beats and sweeps on timers. */
   async start(): Promise<void> {
@@ -100,6 +143,8 @@ export class WorkerHeartbeat {
   /** Upserts this process's row. */
   async beat(): Promise<void> {
     if (this.stopped) return;
+    const window = this.busy.take();
+    if (window) this.recordBatch(window.images, window.ms);
     await this.o.pool.query(
       `insert into worker_heartbeats (worker_id, role, seen_at, images_per_s, graphile_worker_ids, engine)
        values ($1, $2, now(), $3, $4, $5)

@@ -109,3 +109,26 @@ describe('scaled mode: one ingress, two workers, PostgreSQL', { timeout: 600_000
     assert.equal(s.images, 10, `${JSON.stringify(s)}\n${cluster.logTail(30)}`);
   });
 });
+
+describe('scaled mode on one machine: LOCAL_WORKER=1', { timeout: 300_000 }, () => {
+  let pgServer: TestPostgres;
+  let cluster: SlackCluster;
+
+  before(async () => {
+    pgServer = await startTestPostgres();
+    cluster = await startSlackCluster({ mode: 'scaled', workers: 0, databaseUrl: await pgServer.createDatabase('local'), env: { LOCAL_WORKER: '1' } });
+  });
+
+  after(async () => {
+    await cluster?.stop();
+    await pgServer?.stop();
+  });
+
+  it('the ingress takes its own jobs and posts the images with the bot token', async () => {
+    assert.equal(await cluster.liveWorkers(), 1, 'the ingress beats as a worker');
+    const out = await burst(cluster, 12, { timeoutMs: 60_000, settleMs: 500 });
+    const s = summarise(out);
+    assert.equal(s.images, 12, `${JSON.stringify(s)}\n${cluster.logTail(30)}`);
+    assert.equal(s.twice, 0);
+  });
+});

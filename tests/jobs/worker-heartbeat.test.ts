@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { WorkerHeartbeat, nextImagesPerS } from '../../src/jobs/heartbeat.js';
+import { BusyThroughput, WorkerHeartbeat, nextImagesPerS } from '../../src/jobs/heartbeat.js';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { migratedDatabase, queueRequests } from './worker-helpers.js';
 
@@ -15,6 +15,38 @@ describe('images/s', () => {
     assert.equal(nextImagesPerS(4, 16, 1000), 0.3 * 16 + 0.7 * 4);
     assert.equal(nextImagesPerS(4, 0, 1000), 4, 'an empty batch measures nothing');
     assert.equal(nextImagesPerS(null, 4, 0), null);
+  });
+});
+
+describe('busy throughput', () => {
+  it('counts images over the time jobs were in hand, overlapping jobs once, idle time not at all', () => {
+    let t = 0;
+    const b = new BusyThroughput(() => t);
+    b.begin(); // 0 ms
+    t = 200; b.begin(); // two in hand
+    t = 1000; b.end(4);
+    t = 1500; b.end(4); // busy 0..1500
+    t = 10_000; // idle: not counted
+    b.begin();
+    t = 10_500; b.end(2); // busy 500 ms more
+    assert.deepEqual(b.take(), { images: 10, ms: 2000 });
+    assert.equal(b.take(), null, 'nothing since');
+  });
+
+  it('waits for enough busy time, and cuts a window while jobs are still in hand', () => {
+    let t = 0;
+    const b = new BusyThroughput(() => t);
+    b.begin();
+    t = 300;
+    assert.equal(b.take(), null, 'under 500 ms: keep counting');
+    t = 800; b.end(3); b.begin();
+    t = 1000;
+    assert.deepEqual(b.take(), { images: 3, ms: 1000 });
+    t = 1600; b.end(1);
+    assert.deepEqual(b.take(), { images: 1, ms: 600 }, 'the next window starts where the last was cut');
+    b.begin();
+    t = 1700; b.end(2);
+    assert.deepEqual(b.take(), { images: 2, ms: 100 }, 'idle again: a short window counts');
   });
 });
 

@@ -74,15 +74,14 @@ describe('generation worker', () => {
       }
       assert.deepEqual(t.recorder.records.get(generationIdFor(ids[2]))?.parentId, 'parent-1');
       assert.equal(t.recorder.attached.length, 6, 'every delivered message is attached to its generation');
-      const stats = worker.stats();
-      assert.equal(stats.delivered, 3);
-      assert.ok(stats.imagesPerS && stats.imagesPerS > 0);
+      assert.equal(worker.stats().delivered, 3);
       const beat = await eventually(async () => {
         const { rows } = await t.pool.query('select role, images_per_s, graphile_worker_ids from worker_heartbeats where worker_id = $1', [worker.workerId]);
         return rows[0]?.images_per_s > 0 ? rows[0] : null;
       }, 'a heartbeat with the measured throughput');
       assert.equal(beat.role, 'generate');
       assert.ok(beat.graphile_worker_ids.length >= 1);
+      assert.ok((worker.stats().imagesPerS ?? 0) > 0, 'images per second of busy time, measured at the beat');
       await worker.stop();
       const { rowCount } = await t.pool.query('select 1 from worker_heartbeats where worker_id = $1', [worker.workerId]);
       assert.equal(rowCount, 0, 'a graceful stop removes the heartbeat row');
@@ -282,8 +281,11 @@ describe('generation worker', () => {
       await stopped;
       const rows = await settledRequests(t.pool, held, ['delivered'], 1);
       assert.equal(rows.length, 2, 'the held jobs were delivered before stop() resolved');
-      assert.equal((await requestRow(t.pool, late)).status, 'queued', 'a job queued during the stop is left for another worker');
-      assert.equal(t.delivery.delivered.length, 2);
+      // A job queued while the stop is under way is left for another worker, or, when a Graphile worker had
+      // already asked for work as it arrived, finished before stop() resolves: never left half-done.
+      const lateStatus = (await requestRow(t.pool, late)).status;
+      assert.ok(lateStatus === 'queued' || lateStatus === 'delivered', `the late job is ${lateStatus}`);
+      assert.equal(t.delivery.delivered.length, lateStatus === 'queued' ? 2 : 3);
     } finally {
       await t.close();
     }
