@@ -2,7 +2,6 @@
  * LISTEN on PostgreSQL channels from a dedicated connection (a pooled one would be handed back and lose the
  * LISTEN), reconnecting with a growing delay when it breaks (database restart). A notification sent while the
  * connection was down is lost, so after a reconnect `onReconnect` runs: the caller reads what it may have missed.
- * (The model-change listener, worker-model-listener.ts, is the same pattern for its one channel.)
  */
 import pg from 'pg';
 import { childLogger } from '../log.js';

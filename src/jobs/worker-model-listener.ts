@@ -4,13 +4,14 @@
  * dedicated connection ({@link listenForModelChanges}) and drops its cached samplers, so the next batch loads
  * the new model without a restart.
  *
- * The listening connection is not from the pool (a pool would hand it back and lose the LISTEN). When it breaks
- * (database restart) it reconnects with a growing delay; a notification sent while it was down is lost, so after
- * a reconnect the callback runs once with `null` ("the model may have changed").
+ * The listening connection (pg-listener.ts) is not from the pool and reconnects after a database restart; a
+ * notification sent while it was down is lost, so after a reconnect the callback runs once with `null` ("the
+ * model may have changed").
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { childLogger } from '../log.js';
 import { MODEL_CHANGED_CHANNEL } from './schema.js';
+import { listenOnChannels, type ChannelListener } from './pg-listener.js';
 
 const log = childLogger('model-listener');
 
@@ -29,98 +30,27 @@ export interface ModelListenerOptions {
 }
 
 /** A running listener. */
-export interface ModelListener {
-  /** Resolves once the first LISTEN is in place (rejects if the first connection fails). */
-  ready: Promise<void>;
-  /** True while LISTENing. */
-  listening(): boolean;
-  stop(): Promise<void>;
-}
+export type ModelListener = ChannelListener;
 
 /** LISTENs for model changes until stopped; see the module comment. */
 export function listenForModelChanges(opts: ModelListenerOptions): ModelListener {
-  const firstDelay = opts.reconnectDelayMs ?? 500;
-  let delay = firstDelay;
-  let client: pg.Client | null = null;
-  let connected = false;
-  let stopped = false;
-  let timer: NodeJS.Timeout | null = null;
-  let everConnected = false;
-
-  function notify(name: string | null): void {
+  const notify = (name: string | null) => {
     try {
       opts.onModelChanged(name);
     } catch (err) {
       log.error({ err }, 'onModelChanged failed');
     }
-  }
-
-  async function connect(): Promise<void> {
-    const c = new pg.Client({ ...opts.connection, application_name: 'cvae-model-listener' });
-    client = c;
-    c.on('error', (err) => {
-      log.warn({ reason: err.message }, 'the model-change listener lost the database; reconnecting');
-      drop(c);
-    });
-    c.on('end', () => drop(c));
-    c.on('notification', (msg) => {
-      if (msg.channel !== MODEL_CHANGED_CHANNEL) return;
-      log.info({ model: msg.payload }, 'served model changed elsewhere; dropping cached samplers');
-      notify(msg.payload ?? null);
-    });
-    await c.connect();
-    await c.query(`listen ${MODEL_CHANGED_CHANNEL}`);
-    if (stopped) { await c.end().catch(() => undefined); return; }
-    connected = true;
-    delay = firstDelay;
-    if (everConnected) {
+  };
+  return listenOnChannels({
+    connection: opts.connection, channels: [MODEL_CHANGED_CHANNEL], applicationName: 'cvae-model-listener',
+    reconnectDelayMs: opts.reconnectDelayMs,
+    onNotification: (_channel, payload) => {
+      log.info({ model: payload }, 'served model changed elsewhere; dropping cached samplers');
+      notify(payload || null);
+    },
+    onReconnect: () => {
       log.info('model-change listener reconnected');
       notify(null);
-    }
-    everConnected = true;
-  }
-
-  function drop(c: pg.Client): void {
-    if (client !== c) return;
-    client = null;
-    connected = false;
-    c.removeAllListeners('notification');
-    c.end().catch(() => undefined);
-    retry();
-  }
-
-  function retry(): void {
-    if (stopped || timer) return;
-    timer = setTimeout(() => {
-      timer = null;
-      connect().catch((err: Error) => {
-        log.warn({ reason: err.message, retryInMs: delay }, 'model-change listener could not reconnect yet');
-        if (client) drop(client);
-        else retry();
-      });
-    }, delay);
-    timer.unref();
-    delay = Math.min(delay * 2, 10_000);
-  }
-
-  const ready = connect().catch((err: unknown) => {
-    const c = client;
-    client = null;
-    if (c) { c.removeAllListeners(); c.on('error', () => undefined); c.end().catch(() => undefined); }
-    throw err;
-  });
-
-  return {
-    ready,
-    listening: () => connected,
-    async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      timer = null;
-      const c = client;
-      client = null;
-      connected = false;
-      if (c) await c.end().catch(() => undefined);
     },
-  };
+  });
 }
