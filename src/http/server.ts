@@ -51,13 +51,10 @@ export class HttpError extends Error {
   }
 }
 
-/**
- * Reads a JSON request body of at most `limit` bytes. Requires `Content-Type: application/json`, which a
- * cross-site form or `text/plain` fetch cannot send without a CORS preflight (that this server never grants).
- */
-export async function readJson(req: http.IncomingMessage, limit = 16 * 1024): Promise<unknown> {
-  const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
-  if (type !== 'application/json') throw new HttpError(415, 'Send the request as application/json.');
+/** Reads a request body of at most `limit` bytes: 413 as soon as it is announced (Content-Length) or exceeded. */
+export async function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) throw new HttpError(413, 'The request body is too large.');
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -65,9 +62,20 @@ export async function readJson(req: http.IncomingMessage, limit = 16 * 1024): Pr
     if (size > limit) throw new HttpError(413, 'The request body is too large.');
     chunks.push(chunk as Buffer);
   }
-  if (size === 0) return {};
+  return Buffer.concat(chunks, size);
+}
+
+/**
+ * Reads a JSON request body of at most `limit` bytes. Requires `Content-Type: application/json`, which a
+ * cross-site form or `text/plain` fetch cannot send without a CORS preflight (that this server never grants).
+ */
+export async function readJson(req: http.IncomingMessage, limit = 16 * 1024): Promise<unknown> {
+  const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+  if (type !== 'application/json') throw new HttpError(415, 'Send the request as application/json.');
+  const body = await readBody(req, limit);
+  if (body.length === 0) return {};
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    return JSON.parse(body.toString('utf8'));
   } catch {
     throw new HttpError(400, 'The request body is not valid JSON.');
   }

@@ -14,7 +14,7 @@
 import type http from 'node:http';
 import { AttachmentBuilder, InteractionResponseType, MessageFlags } from 'discord.js';
 import { childLogger } from '../../log.js';
-import { HttpError, sendJson, type Route } from '../../http/server.js';
+import { HttpError, readBody, sendJson, type Route } from '../../http/server.js';
 import { runModelCommand, runTrainCommand } from '../core/command-text.js';
 import { isUserError, userMessageOf } from '../core/errors.js';
 import type { GenerationAsk, JobReceipt, JobSubmitter } from '../core/jobs-types.js';
@@ -67,20 +67,6 @@ export interface DiscordInteractions {
   route(): Route;
   /** Resolves when the work started by earlier requests has been answered (for a graceful stop). */
   idle(): Promise<void>;
-}
-
-/** Reads a body of at most `limit` bytes (413 past it, as soon as it is exceeded or announced). */
-async function readRawBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) throw new HttpError(413, 'The request body is too large.');
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw new HttpError(413, 'The request body is too large.');
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks, size);
 }
 
 function header(req: http.IncomingMessage, name: string): string | undefined {
@@ -262,7 +248,7 @@ export function createDiscordInteractions(deps: DiscordInteractionsDeps): Discor
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const receivedAt = now();
-    const raw = await readRawBody(req, maxBody);
+    const raw = await readBody(req, maxBody);
     const problem = verify(header(req, 'x-signature-ed25519'), header(req, 'x-signature-timestamp'), raw, receivedAt);
     if (problem) {
       log.warn({ reason: problem, remote: req.socket.remoteAddress }, 'discord interaction refused: signature check failed');
