@@ -103,7 +103,10 @@ export interface BotRuntimeOptions {
   decorateSamplers?: (provider: SamplerProvider) => SamplerProvider;
 }
 
-/** The database of scaled mode, migrated (Graphile Worker's schema, the job tables, the store's tables). */
+/**
+ * The database of scaled mode for one process (ingress or worker), migrated (Graphile Worker's schema and the
+ * job tables; the store migrates its own); a database that cannot be reached is a UserError saying what to check.
+ */
 async function openScaledDatabase(url: string, applicationName: string, max: number): Promise<pg.Pool> {
   // A burst of requests waits its turn for a connection (admission is one at a time): a wait in the pool is
   // not an outage (a database that is down refuses connections at once), so allow it 30 s.
@@ -460,10 +463,7 @@ export interface WorkerAppOptions {
   /** The shipped demo checkpoint to serve when none is active (default: {@link defaultCheckpoint}). */
   shippedCheckpoint?: string | null;
   clipQuantized?: boolean;
-  /**
-   * Where generations are recorded. Default: the SQLite store in DATA_DIR (right for a worker beside the
-   * ingress on one host; the shared PostgreSQL store replaces it when scaled out).
-   */
+  /** Where generations are recorded. Default: the shared store in the DATABASE_URL database. */
   recorder?: GenerationRecorder;
   /** Reply deliveries added to those built from the environment (Slack from SLACK_BOT_TOKEN; web always). */
   deliveries?: Partial<Record<'discord' | 'slack' | 'web', ReplyDelivery>>;
@@ -515,16 +515,12 @@ export async function startWorkerApp(opts: WorkerAppOptions = {}): Promise<Runni
   }
   if (opts.train) return startTrainingWorkerApp(config.DATABASE_URL, path.resolve(config.DATA_DIR), env, opts.training ?? {});
   const dataDir = path.resolve(config.DATA_DIR);
-  const pool = createPgPool(config.DATABASE_URL, { applicationName: 'cvae-worker', max: Math.min(20, config.WORKER_CONCURRENCY + 4) });
+  const pool = await openScaledDatabase(config.DATABASE_URL, 'cvae-worker', Math.min(20, config.WORKER_CONCURRENCY + 4));
   const closers: (() => Promise<void> | void)[] = [() => pool.end()];
   const closeAll = async () => {
     for (const close of closers.reverse()) await Promise.resolve().then(close).catch((err) => log.warn({ err }, 'closing the worker failed'));
   };
   try {
-    await migrateJobs(pool).catch((err: unknown) => {
-      if (isDatabaseUnavailable(err)) throw new UserError(`The worker cannot reach its database (${(err as Error).message}). Check DATABASE_URL and that PostgreSQL is up.`, { cause: err });
-      throw err;
-    });
     const backend = await initBackend();
     log.info({ backend: backend.backend, gpu: backend.gpu, dataDir }, 'tensorflow backend ready');
     const registry = new CheckpointRegistry(path.join(dataDir, 'checkpoints'));
@@ -576,16 +572,12 @@ export async function startWorkerApp(opts: WorkerAppOptions = {}): Promise<Runni
  * registering checkpoints under DATA_DIR (the shared volume). Loads no model itself.
  */
 async function startTrainingWorkerApp(databaseUrl: string, dataDir: string, env: NodeJS.ProcessEnv, settings: TrainingWorkerSettings): Promise<RunningTrainingWorkerApp> {
-  const pool = createPgPool(databaseUrl, { applicationName: 'cvae-train-worker', max: 6 });
+  const pool = await openScaledDatabase(databaseUrl, 'cvae-train-worker', 6);
   const closers: (() => Promise<void> | void)[] = [() => pool.end()];
   const closeAll = async () => {
     for (const close of closers.reverse()) await Promise.resolve().then(close).catch((err) => log.warn({ err }, 'closing the training worker failed'));
   };
   try {
-    await migrateJobs(pool).catch((err: unknown) => {
-      if (isDatabaseUnavailable(err)) throw new UserError(`The worker cannot reach its database (${(err as Error).message}). Check DATABASE_URL and that PostgreSQL is up.`, { cause: err });
-      throw err;
-    });
     const store = await openBotStore({ databaseUrl, pool, applicationName: 'cvae-train-worker', owner: settings.owner ?? `${os.hostname()}:train` });
     closers.push(() => store.close());
     const registry = new CheckpointRegistry(path.join(dataDir, 'checkpoints'));
