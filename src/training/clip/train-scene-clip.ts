@@ -9,6 +9,7 @@
  * so the towers learn colours fast and the animals slowly. After the warm-up, part of every batch
  * (`hardNegatives`) is the nearest neighbours of a random image by the model's own image embeddings
  * (refreshed every `refreshEvery` steps): images that look alike, which only the finer words can separate.
+ * On a large set each refresh embeds a random `neighbourPool` of the images, not all of them.
  */
 import * as tf from '@tensorflow/tfjs';
 import { mixSeeds, mulberry32, permutation } from '../../util/prng.js';
@@ -18,6 +19,9 @@ import { SceneClipModel, type TokenBatch } from './scene-clip-model.js';
 
 /** Share of each batch taken as look-alike images when none is given. */
 export const DEFAULT_HARD_NEGATIVES = 0.5;
+
+/** Most images whose embeddings are refreshed at once for the neighbour search when none is given. */
+export const DEFAULT_NEIGHBOUR_POOL = 4096;
 
 /** One training image with its captions. */
 export interface CaptionedImage {
@@ -54,6 +58,13 @@ export interface SceneClipTrainOptions {
   hardNegatives?: number;
   /** Steps between refreshes of the image embeddings used to find neighbours (default 100). */
   refreshEvery?: number;
+  /**
+   * Most images embedded at each refresh (default 4096): with more images, each refresh embeds a fresh random
+   * subset of this size and neighbours are found within it, so a refresh costs the same on 64k scenes as on 4k.
+   */
+  neighbourPool?: number;
+  /** Called after each refresh of the neighbour embeddings with the number of images embedded. */
+  onRefresh?: (embedded: number) => void;
   /** Stops after the current step; the model trained so far is returned. */
   signal?: AbortSignal;
   onProgress?: (p: SceneClipProgress) => void;
@@ -162,6 +173,10 @@ export async function trainSceneClip(opts: SceneClipTrainOptions): Promise<Scene
   const hardCount = Math.floor(batchSize * (opts.hardNegatives ?? DEFAULT_HARD_NEGATIVES));
   const refreshEvery = opts.refreshEvery ?? 100;
   let embeddings: Float32Array | null = null;
+  const poolSize = Math.max(hardCount, opts.neighbourPool ?? DEFAULT_NEIGHBOUR_POOL);
+  const poolRandom = mulberry32(mixSeeds(seed, 3));
+  // Global index of each embedded image; null while every image is embedded.
+  let pool: number[] | null = null;
   const recent: number[] = [];
   const t0 = performance.now();
   let done = 0;
@@ -170,7 +185,14 @@ export async function trainSceneClip(opts: SceneClipTrainOptions): Promise<Scene
     for (let step = 0; step < steps; step++) {
       if (opts.signal?.aborted) break;
       if (hardCount > 0 && step >= warmup && (embeddings === null || (step - warmup) % refreshEvery === 0)) {
-        embeddings = await embedAll(model, images, config.imageSize);
+        if (images.length > poolSize) {
+          const subset = Array.from(permutation(images.length, poolRandom).subarray(0, poolSize));
+          pool = subset;
+          embeddings = await embedAll(model, subset.map((i) => images[i]), config.imageSize);
+        } else {
+          embeddings = await embedAll(model, images, config.imageSize);
+        }
+        opts.onRefresh?.(embeddings.length / config.projectionDim);
       }
       const chosen: number[] = [];
       const taken = new Set<number>();
@@ -182,8 +204,9 @@ export async function trainSceneClip(opts: SceneClipTrainOptions): Promise<Scene
         return order[cursor++];
       };
       if (embeddings) {
-        const anchor = nextRandom();
-        for (const j of nearestImages(embeddings, config.projectionDim, anchor, hardCount, taken)) {
+        const anchor = pool ? Math.floor(poolRandom() * pool.length) : nextRandom();
+        for (const local of nearestImages(embeddings, config.projectionDim, anchor, hardCount, new Set())) {
+          const j = pool ? pool[local] : local;
           chosen.push(j);
           taken.add(j);
         }

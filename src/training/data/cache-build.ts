@@ -123,7 +123,8 @@ export async function collectCandidates(captionFiles: string[], issues: BuildIss
       seen.add(key);
       images.push(img);
     }
-    annotations.push(...data.annotations);
+    // One by one: spreading a few hundred thousand captions (MS COCO has 590k) into push overflows the stack.
+    for (const ann of data.annotations) annotations.push(ann);
   }
   for (const ann of annotations) {
     captionsListed++;

@@ -157,3 +157,22 @@ test('the learning rate warms up linearly, then decays by a cosine to a tenth', 
   assert.ok(Math.abs(learningRateAt(100, 100, 10, 1) - 0.1) < 1e-12);
   assert.ok(learningRateAt(50, 100, 10, 1) < learningRateAt(30, 100, 10, 1));
 });
+
+test('with more images than the neighbour pool, each refresh embeds only a pool of them, and training still learns', async () => {
+  const config = smallConfig({ textLayers: 1, visionLayers: 1 });
+  const items = Array.from({ length: 24 }, (_, i) => synthItem(22, i));
+  const images = items.map((it) => ({ pixels: renderScene(it.scene, config.imageSize), captions: it.captions }));
+  const losses: number[] = [];
+  const refreshes: number[] = [];
+  const { model, steps } = await trainSceneClip({
+    config, tokenizer: bpe, images, steps: 30, batchSize: 8, learningRate: 3e-3, seed: 2, hardNegatives: 0.5, refreshEvery: 10,
+    neighbourPool: 12, onRefresh: (n) => refreshes.push(n), onProgress: (p) => losses.push(p.loss),
+  });
+  model.dispose();
+  assert.equal(steps, 30);
+  // Warm-up is 2 steps: refreshes at steps 2, 12 and 22, each of 12 images, not 24.
+  assert.deepEqual(refreshes, [12, 12, 12]);
+  assert.ok(losses.every(Number.isFinite));
+  const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
+  assert.ok(mean(losses.slice(-5)) < mean(losses.slice(0, 5)), `loss ${mean(losses.slice(0, 5)).toFixed(3)} → ${mean(losses.slice(-5)).toFixed(3)}`);
+});

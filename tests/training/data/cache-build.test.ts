@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ClipEmbedder } from '../../../src/model/clip/embedder.js';
-import { buildDatasetCache } from '../../../src/training/data/cache-build.js';
+import { buildDatasetCache, collectCandidates } from '../../../src/training/data/cache-build.js';
 import { CACHE_FILES, splitForId } from '../../../src/training/data/cache-format.js';
 import { fingerprintFiles } from '../../../src/training/data/fingerprint.js';
 import { readCacheManifest } from '../../../src/training/data/cache-loader.js';
@@ -142,4 +142,15 @@ test('the split is a stable function of the image id, close to the requested fra
   assert.ok(val > 900 && val < 1100, `val ${val} of 10000`);
   assert.equal(splitForId(123, 0.1), splitForId('123', 0.1));
   assert.equal(splitForId(5, 0), 'train');
+});
+
+test('a captions file with MS COCO\'s number of captions is read without overflowing the stack', async () => {
+  // 600k captions, as captions_train2017.json has: spreading them into one push() call threw RangeError.
+  const images = Array.from({ length: 1000 }, (_, i) => ({ id: i + 1, file_name: `${i + 1}.jpg`, width: 64, height: 64 }));
+  const annotations = Array.from({ length: 600_000 }, (_, k) => ({ id: k + 1, image_id: (k % 1000) + 1, caption: `cow ${k % 7}` }));
+  const file = path.join(tmp, 'many-captions.json');
+  await fs.writeFile(file, JSON.stringify({ images, annotations }));
+  const { candidates } = await collectCandidates([file], []);
+  assert.equal(candidates.length, 1000);
+  assert.equal(candidates.reduce((n, c) => n + c.captions.length, 0), 600_000);
 });
