@@ -16,7 +16,7 @@ import { NotAllowedError, UserError, isUserError } from '../bot/core/errors.js';
 import { validateCount, validateModelName, validatePrompt, validateSeed } from '../bot/core/prompt.js';
 import type { GenerationAsk, JobReceipt, JobSubmitter, ReplyTarget } from '../bot/core/jobs-types.js';
 import type { Actor } from '../bot/core/types.js';
-import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '../util/postgres.js';
+import { DATABASE_UNAVAILABLE_MESSAGE, inTransaction, isDatabaseUnavailable } from '../util/postgres.js';
 import { decideAdmission } from './admission.js';
 import {
   GENERATE_TASK, LOCK_ADMISSION, LOCK_NAMESPACE, LOCK_USER_NAMESPACE,
@@ -249,24 +249,8 @@ export class JobQueue implements JobSubmitter {
   }
 
   /** Runs `fn` in one transaction on one connection: committed whole or rolled back whole. */
-  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    const c = await this.pool.connect();
-    let broken: Error | undefined;
-    try {
-      await c.query('begin');
-      const out = await fn(c);
-      await c.query('commit');
-      return out;
-    } catch (err) {
-      try {
-        await c.query('rollback');
-      } catch {
-        broken = err instanceof Error ? err : new Error(String(err)); // the connection is gone: do not reuse it
-      }
-      throw err;
-    } finally {
-      c.release(broken);
-    }
+  private tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    return inTransaction(this.pool, fn);
   }
 
   /** A database outage becomes a polite UserError; UserErrors pass; anything else is a bug and is thrown as is. */

@@ -27,7 +27,7 @@ import {
 } from '../bot/core/training-progress.js';
 import type { Actor, TrainingProgressSink } from '../bot/core/types.js';
 import { isValidName } from '../util/names.js';
-import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '../util/postgres.js';
+import { DATABASE_UNAVAILABLE_MESSAGE, inTransaction, isDatabaseUnavailable } from '../util/postgres.js';
 import { listenOnChannels, type ChannelListener } from './pg-listener.js';
 import { LOCK_NAMESPACE, LOCK_SCHEMA } from './schema.js';
 
@@ -72,10 +72,7 @@ const NO_TRAINING_WORKER = 'No training worker is running, so I cannot start a r
  * grid and loss curve, kept for the latest epochs of the newest run only).
  */
 export async function migrateTrainingJobs(pool: pg.Pool): Promise<void> {
-  const c = await pool.connect();
-  let broken: Error | undefined;
-  try {
-    await c.query('begin');
+  await inTransaction(pool, async (c) => {
     await c.query('select pg_advisory_xact_lock($1, $2)', [LOCK_NAMESPACE, LOCK_SCHEMA]);
     await c.query(`create table if not exists training_controls (
       run_id text primary key,
@@ -94,13 +91,7 @@ export async function migrateTrainingJobs(pool: pg.Pool): Promise<void> {
       png bytea not null,
       created_at timestamptz not null default now())`);
     await c.query('create index if not exists training_images_run on training_images (run_id, id)');
-    await c.query('commit');
-  } catch (err) {
-    await c.query('rollback').catch((e: unknown) => { broken = e as Error; });
-    throw err;
-  } finally {
-    c.release(broken);
-  }
+  });
 }
 
 /** Tells every ingress that the run's progress (or images, or stop state) changed. */
@@ -428,21 +419,10 @@ export class ClusterTrainingRunner implements TrainingControl {
     w.chain = w.chain.then(fn).catch((err) => log.warn({ err, runId: w.runId }, 'training progress sink failed'));
   }
 
-  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    const c = await this.o.pool.connect();
-    let broken: Error | undefined;
-    try {
-      await c.query('begin');
-      const out = await fn(c);
-      await c.query('commit');
-      return out;
-    } catch (err) {
-      await c.query('rollback').catch((e: unknown) => { broken = e as Error; });
-      throw err;
-    } finally {
-      c.release(broken);
-    }
+  private tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    return inTransaction(this.o.pool, fn);
   }
+
 
   /** A database outage becomes a polite UserError; UserErrors pass. */
   private async guard<T>(fn: () => Promise<T>): Promise<T> {

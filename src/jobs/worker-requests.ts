@@ -6,6 +6,7 @@
  */
 import crypto from 'node:crypto';
 import type pg from 'pg';
+import { inTransaction } from '../util/postgres.js';
 import { JOB_DONE_CHANNEL, type RequestStatus } from './schema.js';
 
 /** The id of the generation a request makes: derived from the request id, so a retried job cannot record a second one. */
@@ -56,22 +57,12 @@ export async function noteAttemptError(pool: pg.Pool, requestId: string, message
  * {@link JOB_DONE_CHANNEL}, in one transaction. A request cancelled meanwhile stays cancelled.
  */
 export async function finishRequest(pool: pg.Pool, requestId: string, status: 'delivered' | 'failed', error: string | null = null): Promise<void> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  try {
-    await client.query('begin');
+  await inTransaction(pool, async (client) => {
     await client.query(
       `update generation_requests set status = $2, error = coalesce($3, error), finished_at = now()
        where request_id = $1 and status in ('queued', 'running')`, [requestId, status, error]);
     await client.query('select pg_notify($1, $2)', [JOB_DONE_CHANNEL, requestId]);
-    await client.query('commit');
-  } catch (err) {
-    broken = err as Error;
-    await client.query('rollback').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release(broken);
-  }
+  });
 }
 
 /**

@@ -53,3 +53,23 @@ export function isDatabaseUnavailable(err: unknown): boolean {
 
 /** What a user is told when a request fails because the database is down. */
 export const DATABASE_UNAVAILABLE_MESSAGE = 'The bot cannot reach its database right now; nothing was queued. Please try again in a minute.';
+
+/**
+ * One transaction on a pooled client: BEGIN, the work, COMMIT; ROLLBACK and rethrow on error. A failed ROLLBACK
+ * means the connection is gone, so the client is dropped instead of going back to the pool.
+ */
+export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch((e: unknown) => { broken = e as Error; });
+    throw err;
+  } finally {
+    client.release(broken);
+  }
+}

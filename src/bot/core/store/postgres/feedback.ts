@@ -4,7 +4,7 @@ import {
   feedbackFromRow, feedbackKind, modelStats, type FeedbackEvent, type FeedbackInput, type FeedbackKind, type FeedbackRow,
   type FeedbackStore, type ModelStats,
 } from '../feedback-store.js';
-import { inTransaction } from './transaction.js';
+import { inTransaction } from '../../../../util/postgres.js';
 
 export class PgFeedbackStore implements FeedbackStore {
   constructor(private readonly pool: pg.Pool) {}

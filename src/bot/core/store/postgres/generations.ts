@@ -4,7 +4,7 @@ import type { Platform } from '../../types.js';
 import {
   generationFromRow, generationParams, prunableGenerationsSql, type GenerationPosition, type GenerationRecord, type GenerationRow, type GenerationStore,
 } from '../generation-store.js';
-import { inTransaction } from './transaction.js';
+import { inTransaction } from '../../../../util/postgres.js';
 
 const COLUMNS = ['id', 'platform', 'workspaceId', 'channelId', 'userId', 'kind', 'parentId', 'prompt', 'seeds', 'count',
   'variationSeed', 'model', 'clipModel', 'latencyMs', 'messageRef', 'createdAt'] as const;
