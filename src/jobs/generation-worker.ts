@@ -19,9 +19,8 @@
  */
 import crypto from 'node:crypto';
 import os from 'node:os';
-import { EventEmitter } from 'node:events';
 import type pg from 'pg';
-import { run, type JobHelpers, type Runner, type WorkerEvents } from 'graphile-worker';
+import type { JobHelpers } from 'graphile-worker';
 import { childLogger } from '../log.js';
 import { isUserError } from '../bot/core/errors.js';
 import type { GenerationJob, GenerationOutput } from '../bot/core/batch-sampler.js';
@@ -32,7 +31,8 @@ import { ImagineQueue, type BatchWorker } from '../bot/core/queue.js';
 import type { GenerationRecord } from '../bot/core/store/index.js';
 import type { ImagineReply, Platform } from '../bot/core/types.js';
 import { WorkerHeartbeat } from './heartbeat.js';
-import { GENERATE_TASK, graphileLogger, type GenerationJobPayload } from './schema.js';
+import { GENERATE_TASK, type GenerationJobPayload } from './schema.js';
+import { startSupervisedRunner, type SupervisedRunner } from './supervised-runner.js';
 import { listenForModelChanges, type ModelListener } from './worker-model-listener.js';
 import { claimRequest, finishRequest, generationIdFor, linkGeneration, noteAttemptError } from './worker-requests.js';
 import { untilDatabaseAnswers, waitForDatabase } from './worker-db-wait.js';
@@ -269,67 +269,23 @@ export async function startGenerationWorker(deps: GenerationWorkerDeps): Promise
   }
   let stopping: Promise<void> | null = null;
 
-  /**
-   * Starts a Graphile Worker job runner. Completions and failures go through its batcher, which on a database
-   * error ends the runner instead of leaving an unhandled rejection; {@link watch} then starts a fresh one.
-   */
-  async function startRunner(): Promise<{ runner: Runner; ids: Set<string> }> {
-    const ids = new Set<string>();
-    const events: WorkerEvents = new EventEmitter();
-    events.on('worker:create', ({ worker }) => {
-      ids.add(worker.workerId);
-      heartbeat.addGraphileWorkerId(worker.workerId);
-    });
-    const runner = await run({
-      pgPool: deps.pool, concurrency, noHandleSignals: true, logger: graphileLogger(), events,
-      pollInterval: deps.pollIntervalMs ?? 2000,
-      parsedCronItems: [], // no cron: otherwise it looks for a ./crontab file
-      preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
-      taskList: { [GENERATE_TASK]: generate },
-    });
-    return { runner, ids };
-  }
-
-  /** When a runner ends while the worker is not stopping (the database went away mid-completion), starts another. */
-  function watch(current: { runner: Runner; ids: Set<string> }): void {
-    const restart = async (reason: unknown) => {
-      if (stopping) return;
-      log.error({ reason: (reason as Error)?.message ?? 'ended' }, 'the job runner stopped unexpectedly; starting a new one');
-      // Jobs it still holds are freed by the sweepers once its ids are no longer listed as alive.
-      heartbeat.forgetGraphileWorkerIds(current.ids);
-      for (;;) {
-        await waitForDatabase(deps.pool);
-        if (stopping) return;
-        try {
-          const next = await startRunner();
-          if (stopping) { await next.runner.stop().catch(() => undefined); return; }
-          active = next;
-          watch(next);
-          return;
-        } catch (err) {
-          log.warn({ reason: (err as Error).message }, 'could not start a new job runner yet');
-          await new Promise((r) => setTimeout(r, 1000));
-        }
-      }
-    };
-    current.runner.promise.then(() => restart(null), restart);
-  }
-
-  let active: { runner: Runner; ids: Set<string> };
+  let supervised: SupervisedRunner;
   try {
-    active = await startRunner();
+    supervised = await startSupervisedRunner({
+      pool: deps.pool, heartbeat, concurrency, pollIntervalMs: deps.pollIntervalMs,
+      taskList: { [GENERATE_TASK]: generate }, stopping: () => stopping !== null, name: 'job runner',
+    });
   } catch (err) {
     await listener?.stop();
     await heartbeat.stop();
     throw err;
   }
-  watch(active);
   log.info({ workerId, concurrency, engine: deps.engine, platforms: Object.keys(deliveries) }, 'generation worker started');
 
   async function stop(): Promise<void> {
     log.info({ workerId }, 'generation worker stopping: finishing the jobs it holds');
     // Graphile Worker stops taking jobs and waits for the running tasks, whose batch the queue finishes.
-    await active.runner.stop().catch((err: Error) => log.warn({ reason: err.message }, 'the job runner did not stop cleanly'));
+    await supervised.current().stop().catch((err: Error) => log.warn({ reason: err.message }, 'the job runner did not stop cleanly'));
     await queue.close();
     await listener?.stop();
     await heartbeat.stop();

@@ -13,10 +13,9 @@
  * A graceful stop (SIGTERM) stops the run going (checkpoint first; the run ends 'stopped') before it leaves.
  */
 import crypto from 'node:crypto';
-import { EventEmitter } from 'node:events';
 import os from 'node:os';
 import type pg from 'pg';
-import { run, type JobHelpers, type Runner, type WorkerEvents } from 'graphile-worker';
+import type { JobHelpers } from 'graphile-worker';
 import { childLogger } from '../log.js';
 import { isUserError } from '../bot/core/errors.js';
 import type { RunStore } from '../bot/core/store/run-store.js';
@@ -25,8 +24,8 @@ import type { TrainingProgress } from '../bot/core/training-progress.js';
 import type { TrainingProgressSink } from '../bot/core/types.js';
 import { WorkerHeartbeat } from './heartbeat.js';
 import { listenOnChannels, type ChannelListener } from './pg-listener.js';
-import { graphileLogger } from './schema.js';
-import { untilDatabaseAnswers, waitForDatabase } from './worker-db-wait.js';
+import { startSupervisedRunner, type SupervisedRunner } from './supervised-runner.js';
+import { untilDatabaseAnswers } from './worker-db-wait.js';
 import {
   STOPPED_BEFORE_START, TRAIN_TASK, TRAINING_STOP_CHANNEL, acknowledgeStop, migrateTrainingJobs, notifyTrainingProgress,
   stopRequested, storeTrainingImage, type TrainJobPayload,
@@ -169,68 +168,27 @@ export async function startTrainingWorker(deps: TrainingWorkerDeps): Promise<Tra
     log.info({ runId: p.runId }, 'training job done');
   }
 
-  /** A Graphile Worker job runner taking `train` jobs one at a time. */
-  async function startRunner(): Promise<{ runner: Runner; ids: Set<string> }> {
-    const ids = new Set<string>();
-    const events: WorkerEvents = new EventEmitter();
-    events.on('worker:create', ({ worker }) => {
-      ids.add(worker.workerId);
-      heartbeat.addGraphileWorkerId(worker.workerId);
-    });
-    const graphileRunner = await run({
-      pgPool: pool, concurrency: 1, noHandleSignals: true, logger: graphileLogger(), events,
-      pollInterval: deps.pollIntervalMs ?? 2000,
-      parsedCronItems: [], // no cron: otherwise it looks for a ./crontab file
-      preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
-      taskList: { [TRAIN_TASK]: train },
-    });
-    return { runner: graphileRunner, ids };
-  }
-
-  /**
-   * A runner that ends while the worker is not stopping (the database went away as it recorded a job's end) is
-   * replaced; its jobs are freed by the sweepers once its ids are no longer listed (never retried: max_attempts 1).
-   */
-  function watch(current: { runner: Runner; ids: Set<string> }): void {
-    const restart = async (reason: unknown) => {
-      if (stopping) return;
-      log.error({ reason: (reason as Error)?.message ?? 'ended' }, 'the training job runner stopped unexpectedly; starting a new one');
-      heartbeat.forgetGraphileWorkerIds(current.ids);
-      for (;;) {
-        await waitForDatabase(pool);
-        if (stopping) return;
-        try {
-          const next = await startRunner();
-          if (stopping) { await next.runner.stop().catch(() => undefined); return; }
-          active = next;
-          watch(next);
-          return;
-        } catch (err) {
-          log.warn({ reason: (err as Error).message }, 'could not start a new training job runner yet');
-          await new Promise((r) => setTimeout(r, 1000));
-        }
-      }
-    };
-    current.runner.promise.then(() => restart(null), restart);
-  }
-
   await heartbeat.start();
-  let active: { runner: Runner; ids: Set<string> };
+  // Train jobs one at a time; a runner that ends while the worker is not stopping is replaced, and its jobs are
+  // freed by the sweepers (never retried: max_attempts 1).
+  let supervised: SupervisedRunner;
   try {
-    active = await startRunner();
+    supervised = await startSupervisedRunner({
+      pool, heartbeat, concurrency: 1, pollIntervalMs: deps.pollIntervalMs,
+      taskList: { [TRAIN_TASK]: train }, stopping: () => stopping !== null, name: 'training job runner',
+    });
   } catch (err) {
     clearInterval(stopChecker);
     await listener.stop();
     await heartbeat.stop();
     throw err;
   }
-  watch(active);
   log.info({ workerId, owner: runs.owner }, 'training worker started');
 
   async function stop(): Promise<void> {
     log.info({ workerId, runId: runner.currentRunId }, 'training worker stopping');
     // No new job from here; the run going is stopped (checkpoint first, run 'stopped') and its job completes.
-    const graphileStopped = active.runner.stop();
+    const graphileStopped = supervised.current().stop();
     if (runner.busy) await runner.stop();
     await graphileStopped.catch((err: Error) => log.warn({ reason: err.message }, 'the job runner did not stop cleanly'));
     await runner.idle();
